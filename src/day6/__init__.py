@@ -1,0 +1,45 @@
+"""day6: the resilience workbook. Retries, circuit breakers, rate limits, monitoring and fault
+injection for an LLM agent, as small deterministic state machines over an injected clock.
+
+Start with ``day6.retry``, ``day6.circuit_breaker`` and ``day6.rate_limit``: they are written to be
+read. The labs in ``notebooks/`` drive these same classes through simpy time.
+"""
+
+from day6.clock import Clock, FakeClock, SimClock, SystemClock
+from day6.errors import (
+    AgentError,
+    BulkheadFullError,
+    CircuitOpenError,
+    Classification,
+    ConfigError,
+    ErrorKind,
+    FaultInjectedError,
+    QuotaExceededError,
+    RateLimitedError,
+    ResilienceError,
+    RetryAfterTooLongError,
+    RetryBudgetExhaustedError,
+    RetryError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AgentError",
+    "BulkheadFullError",
+    "CircuitOpenError",
+    "Classification",
+    "Clock",
+    "ConfigError",
+    "ErrorKind",
+    "FakeClock",
+    "FaultInjectedError",
+    "QuotaExceededError",
+    "RateLimitedError",
+    "ResilienceError",
+    "RetryAfterTooLongError",
+    "RetryBudgetExhaustedError",
+    "RetryError",
+    "SimClock",
+    "SystemClock",
+]
