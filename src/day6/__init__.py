@@ -8,6 +8,7 @@ read. The labs in ``notebooks/`` drive these same classes through simpy time.
 from day6.clock import Clock, FakeClock, SimClock, SystemClock
 from day6.errors import (
     AgentError,
+    AttemptRecord,
     BulkheadFullError,
     CircuitOpenError,
     Classification,
@@ -16,16 +17,22 @@ from day6.errors import (
     FaultInjectedError,
     QuotaExceededError,
     RateLimitedError,
+    RateLimitInfo,
     ResilienceError,
     RetryAfterTooLongError,
     RetryBudgetExhaustedError,
     RetryError,
+    classify,
+    parse_ratelimit_headers,
+    parse_reset_duration,
+    parse_retry_after,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AgentError",
+    "AttemptRecord",
     "BulkheadFullError",
     "CircuitOpenError",
     "Classification",
@@ -35,6 +42,7 @@ __all__ = [
     "FakeClock",
     "FaultInjectedError",
     "QuotaExceededError",
+    "RateLimitInfo",
     "RateLimitedError",
     "ResilienceError",
     "RetryAfterTooLongError",
@@ -42,4 +50,8 @@ __all__ = [
     "RetryError",
     "SimClock",
     "SystemClock",
+    "classify",
+    "parse_ratelimit_headers",
+    "parse_reset_duration",
+    "parse_retry_after",
 ]
