@@ -5,6 +5,7 @@ Start with ``day6.retry``, ``day6.circuit_breaker`` and ``day6.rate_limit``: the
 read. The labs in ``notebooks/`` drive these same classes through simpy time.
 """
 
+from day6.backoff import Backoff, Jitter
 from day6.clock import Clock, FakeClock, SimClock, SystemClock
 from day6.errors import (
     AgentError,
@@ -27,12 +28,24 @@ from day6.errors import (
     parse_reset_duration,
     parse_retry_after,
 )
+from day6.retry import (
+    AttemptStarted,
+    RetryBudget,
+    RetryDecision,
+    RetryGaveUp,
+    RetryPolicy,
+    RetryScheduled,
+    RetryState,
+    RetrySucceeded,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AgentError",
     "AttemptRecord",
+    "AttemptStarted",
+    "Backoff",
     "BulkheadFullError",
     "CircuitOpenError",
     "Classification",
@@ -41,13 +54,21 @@ __all__ = [
     "ErrorKind",
     "FakeClock",
     "FaultInjectedError",
+    "Jitter",
     "QuotaExceededError",
     "RateLimitInfo",
     "RateLimitedError",
     "ResilienceError",
     "RetryAfterTooLongError",
+    "RetryBudget",
     "RetryBudgetExhaustedError",
+    "RetryDecision",
     "RetryError",
+    "RetryGaveUp",
+    "RetryPolicy",
+    "RetryScheduled",
+    "RetryState",
+    "RetrySucceeded",
     "SimClock",
     "SystemClock",
     "classify",
