@@ -5,6 +5,7 @@ Start with ``day6.retry``, ``day6.circuit_breaker`` and ``day6.rate_limit``: the
 read. The labs in ``notebooks/`` drive these same classes through simpy time.
 """
 
+from day6.backend import BackendResponse, BackendServer, EmbeddedBackend, make_client
 from day6.backoff import Backoff, Jitter
 from day6.clock import Clock, FakeClock, SimClock, SystemClock
 from day6.config import (
@@ -38,6 +39,18 @@ from day6.errors import (
     parse_ratelimit_headers,
     parse_reset_duration,
     parse_retry_after,
+)
+from day6.faults import (
+    FAULTS,
+    SCENARIOS,
+    AsyncFaultTransport,
+    AsyncHttpxFaultTransport,
+    FaultInjected,
+    FaultInjector,
+    FaultSpec,
+    FaultTransport,
+    HttpxFaultTransport,
+    Scenario,
 )
 from day6.monitoring import (
     AlertEvent,
@@ -80,14 +93,20 @@ from day6.retry import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "FAULTS",
+    "SCENARIOS",
     "AgentConfig",
     "AgentError",
     "AlertEvent",
     "AlertState",
     "Anomaly",
     "AnomalyDetector",
+    "AsyncFaultTransport",
+    "AsyncHttpxFaultTransport",
     "AttemptRecord",
     "AttemptStarted",
+    "BackendResponse",
+    "BackendServer",
     "Backoff",
     "BreakerStats",
     "BulkheadFullError",
@@ -98,13 +117,19 @@ __all__ = [
     "Clock",
     "ConfigError",
     "ConsistencyIssue",
+    "EmbeddedBackend",
     "ErrorKind",
     "FakeClock",
+    "FaultInjected",
     "FaultInjectedError",
+    "FaultInjector",
+    "FaultSpec",
+    "FaultTransport",
     "HealthCheck",
     "HealthRegistry",
     "HealthReport",
     "HealthStatus",
+    "HttpxFaultTransport",
     "Jitter",
     "LatencySketch",
     "LatencySummary",
@@ -138,12 +163,14 @@ __all__ = [
     "SLAResult",
     "SLATargets",
     "SLATracker",
+    "Scenario",
     "Secret",
     "SimClock",
     "SystemClock",
     "ThresholdRule",
     "WindowCounts",
     "classify",
+    "make_client",
     "parse_ratelimit_headers",
     "parse_reset_duration",
     "parse_retry_after",
