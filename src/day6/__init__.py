@@ -7,6 +7,16 @@ read. The labs in ``notebooks/`` drive these same classes through simpy time.
 
 from day6.backend import BackendResponse, BackendServer, EmbeddedBackend, make_client
 from day6.backoff import Backoff, Jitter
+from day6.circuit_breaker import (
+    BreakerMetrics,
+    CallOutcome,
+    CallRecorded,
+    CallRejected,
+    CircuitBreaker,
+    CircuitState,
+    CircuitStateChanged,
+    Permit,
+)
 from day6.clock import Clock, FakeClock, SimClock, SystemClock
 from day6.config import (
     AgentConfig,
@@ -108,11 +118,18 @@ __all__ = [
     "BackendResponse",
     "BackendServer",
     "Backoff",
+    "BreakerMetrics",
     "BreakerStats",
     "BulkheadFullError",
     "BurnRateRule",
+    "CallOutcome",
+    "CallRecorded",
+    "CallRejected",
+    "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitOpenError",
+    "CircuitState",
+    "CircuitStateChanged",
     "Classification",
     "Clock",
     "ConfigError",
@@ -137,6 +154,7 @@ __all__ = [
     "Monitor",
     "MonitorSnapshot",
     "MonitoringConfig",
+    "Permit",
     "PrometheusCollector",
     "QuotaConfig",
     "QuotaExceededError",
