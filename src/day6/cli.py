@@ -4,6 +4,7 @@ Adding a subcommand is a few lines: write ``_add_NAME(parser)`` and ``_run_NAME(
 then list them in :data:`_COMMANDS`. ``main`` returns the process exit code (0 success, 1 a
 runtime failure, 2 a usage error) and never prints a traceback for a usage error.
 
+    day6 chat  [--profile NAME] [--config FILE] [--memory PATH] [--scenario NAME] [--seed N]
     day6 serve [--host 127.0.0.1] [--port 8006] [--rpm N] [--tpm N] [--scenario NAME] [--seed N]
 """
 
@@ -19,6 +20,67 @@ from dataclasses import dataclass
 from day6.errors import ConfigError
 
 __all__ = ["build_parser", "main"]
+
+
+# --------------------------------------------------------------------------------------------------
+# day6 chat
+# --------------------------------------------------------------------------------------------------
+
+_DEFAULT_MEMORY = "~/.day6/memory.json"
+
+
+def _add_chat(parser: argparse.ArgumentParser) -> None:
+    from day6.faults import SCENARIOS
+
+    parser.add_argument(
+        "--profile",
+        default=None,
+        choices=("development", "staging", "production"),
+        help="reliability profile (default: DAY6_PROFILE, the config file, or the lesson's defaults)",
+    )
+    parser.add_argument("--config", default=None, metavar="FILE", help="a TOML file of settings")
+    parser.add_argument(
+        "--memory",
+        default=None,
+        metavar="PATH",
+        help=f"conversation file (default: {_DEFAULT_MEMORY}; '' keeps memory in-process only)",
+    )
+    parser.add_argument(
+        "--scenario", default="none", choices=sorted(SCENARIOS), help="fault scenario to start with"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for jitter and fault draws")
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
+
+    from day6.agent import ResilientAgent
+    from day6.config import ReliabilityConfig
+    from day6.memory import ConversationMemory
+    from day6.repl import run_repl
+
+    config = ReliabilityConfig.load(args.config, profile=args.profile)
+    memory_path = args.memory if args.memory is not None else config.agent.memory_path or _DEFAULT_MEMORY
+    memory = ConversationMemory(
+        os.path.expanduser(memory_path) if memory_path else None,
+        max_messages=config.agent.max_history_messages,
+    )
+    for warning in memory.warnings:
+        print(f"day6 chat: {warning}", file=sys.stderr)
+    config = dataclasses.replace(
+        config, agent=dataclasses.replace(config.agent, memory_path=memory_path or None)
+    )
+    agent = ResilientAgent(config=config, memory=memory, rng=random.Random(args.seed))
+    if args.scenario != "none":
+        agent.injector.activate(args.scenario)
+    try:
+        return run_repl(agent)
+    except KeyboardInterrupt:
+        print("\nbye", flush=True)
+        return 0
+    finally:
+        agent.close()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -114,6 +176,34 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+# day6 check / day6 grade (argument parsing lives in day6.grading.cli)
+# --------------------------------------------------------------------------------------------------
+
+
+def _add_passthrough(parser: argparse.ArgumentParser) -> None:
+    """Listed in ``day6 --help`` only: :func:`main` hands their arguments to day6.grading as is."""
+
+
+def _cli_check(argv: list[str]) -> int:
+    from day6.grading import cli_check
+
+    return cli_check(argv)
+
+
+def _cli_grade(argv: list[str]) -> int:
+    from day6.grading import cli_grade
+
+    return cli_grade(argv)
+
+
+_PASSTHROUGH: dict[str, Callable[[list[str]], int]] = {"check": _cli_check, "grade": _cli_grade}
+
+
+def _run_passthrough(args: argparse.Namespace) -> int:
+    return _PASSTHROUGH[args.command]([])
+
+
+# --------------------------------------------------------------------------------------------------
 # The command table and main
 # --------------------------------------------------------------------------------------------------
 
@@ -127,6 +217,18 @@ class _Command:
 
 
 _COMMANDS: tuple[_Command, ...] = (
+    _Command(
+        "check", "self-check your exercises (offline, visible checks)", _add_passthrough, _run_passthrough
+    ),
+    _Command(
+        "grade", "grade a folder of submissions into a CSV gradebook", _add_passthrough, _run_passthrough
+    ),
+    _Command(
+        "chat",
+        "talk to the resilient agent (offline by default; OPENAI_API_KEY for a real endpoint)",
+        _add_chat,
+        _run_chat,
+    ),
     _Command(
         "serve", "run the embedded OpenAI-compatible backend over HTTP on loopback", _add_serve, _run_serve
     ),
@@ -149,8 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``day6`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in _PASSTHROUGH:
+        return _PASSTHROUGH[arguments[0]](arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     if run is None:
         parser.print_help()
