@@ -5,6 +5,7 @@ Start with ``day6.retry``, ``day6.circuit_breaker`` and ``day6.rate_limit``: the
 read. The labs in ``notebooks/`` drive these same classes through simpy time.
 """
 
+from day6.agent import AgentReply, ResilientAgent
 from day6.backend import BackendResponse, BackendServer, EmbeddedBackend, make_client
 from day6.backoff import Backoff, Jitter
 from day6.circuit_breaker import (
@@ -62,6 +63,7 @@ from day6.faults import (
     HttpxFaultTransport,
     Scenario,
 )
+from day6.memory import ConversationMemory, Message
 from day6.monitoring import (
     AlertEvent,
     AlertState,
@@ -89,6 +91,22 @@ from day6.monitoring import (
     ThresholdRule,
     WindowCounts,
 )
+from day6.rate_limit import (
+    AdaptiveRateLimiter,
+    Bulkhead,
+    BulkheadStats,
+    Headroom,
+    LimiterDecision,
+    LimiterRateChanged,
+    Priority,
+    PriorityRateLimiter,
+    QuotaManager,
+    QuotaStatus,
+    Reservation,
+    SlidingWindowLimiter,
+    TokenBucket,
+)
+from day6.readiness import ReadinessReport, ReadinessRow, run_readiness
 from day6.retry import (
     AttemptStarted,
     RetryBudget,
@@ -99,14 +117,17 @@ from day6.retry import (
     RetryState,
     RetrySucceeded,
 )
+from day6.scenarios import ScenarioReport, run_scenario
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FAULTS",
     "SCENARIOS",
+    "AdaptiveRateLimiter",
     "AgentConfig",
     "AgentError",
+    "AgentReply",
     "AlertEvent",
     "AlertState",
     "Anomaly",
@@ -120,7 +141,9 @@ __all__ = [
     "Backoff",
     "BreakerMetrics",
     "BreakerStats",
+    "Bulkhead",
     "BulkheadFullError",
+    "BulkheadStats",
     "BurnRateRule",
     "CallOutcome",
     "CallRecorded",
@@ -134,6 +157,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "ConsistencyIssue",
+    "ConversationMemory",
     "EmbeddedBackend",
     "ErrorKind",
     "FakeClock",
@@ -142,6 +166,7 @@ __all__ = [
     "FaultInjector",
     "FaultSpec",
     "FaultTransport",
+    "Headroom",
     "HealthCheck",
     "HealthRegistry",
     "HealthReport",
@@ -150,21 +175,32 @@ __all__ = [
     "Jitter",
     "LatencySketch",
     "LatencySummary",
+    "LimiterDecision",
+    "LimiterRateChanged",
     "LimiterStats",
+    "Message",
     "Monitor",
     "MonitorSnapshot",
     "MonitoringConfig",
     "Permit",
+    "Priority",
+    "PriorityRateLimiter",
     "PrometheusCollector",
     "QuotaConfig",
     "QuotaExceededError",
+    "QuotaManager",
+    "QuotaStatus",
     "RateLimitConfig",
     "RateLimitInfo",
     "RateLimitedError",
     "RateStats",
+    "ReadinessReport",
+    "ReadinessRow",
     "ReliabilityConfig",
     "RequestStats",
+    "Reservation",
     "ResilienceError",
+    "ResilientAgent",
     "RetryAfterTooLongError",
     "RetryBudget",
     "RetryBudgetExhaustedError",
@@ -182,14 +218,19 @@ __all__ = [
     "SLATargets",
     "SLATracker",
     "Scenario",
+    "ScenarioReport",
     "Secret",
     "SimClock",
+    "SlidingWindowLimiter",
     "SystemClock",
     "ThresholdRule",
+    "TokenBucket",
     "WindowCounts",
     "classify",
     "make_client",
     "parse_ratelimit_headers",
     "parse_reset_duration",
     "parse_retry_after",
+    "run_readiness",
+    "run_scenario",
 ]

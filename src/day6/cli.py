@@ -4,6 +4,8 @@ Adding a subcommand is a few lines: write ``_add_NAME(parser)`` and ``_run_NAME(
 then list them in :data:`_COMMANDS`. ``main`` returns the process exit code (0 success, 1 a
 runtime failure, 2 a usage error) and never prints a traceback for a usage error.
 
+    day6 simulate {list,readiness,herd,contention,storm} [...]
+    day6 check [EXERCISE ...] / day6 grade SUBMISSIONS_DIR [...]
     day6 chat  [--profile NAME] [--config FILE] [--memory PATH] [--scenario NAME] [--seed N]
     day6 serve [--host 127.0.0.1] [--port 8006] [--rpm N] [--tpm N] [--scenario NAME] [--seed N]
 """
@@ -180,6 +182,18 @@ def _run_serve(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+def _add_simulate(parser: argparse.ArgumentParser) -> None:
+    from day6 import simulate_cli
+
+    simulate_cli.add_arguments(parser)
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from day6 import simulate_cli
+
+    return simulate_cli.run(args)
+
+
 def _add_passthrough(parser: argparse.ArgumentParser) -> None:
     """Listed in ``day6 --help`` only: :func:`main` hands their arguments to day6.grading as is."""
 
@@ -217,6 +231,12 @@ class _Command:
 
 
 _COMMANDS: tuple[_Command, ...] = (
+    _Command(
+        "simulate",
+        "run the workbook's experiments (readiness, herd, contention, storm)",
+        _add_simulate,
+        _run_simulate,
+    ),
     _Command(
         "check", "self-check your exercises (offline, visible checks)", _add_passthrough, _run_passthrough
     ),
