@@ -40,7 +40,7 @@ from typing import Any
 import httpx2
 
 from day6.backend import DEFAULT_BASE_URL, OFFLINE_API_KEY, EmbeddedBackend
-from day6.circuit_breaker import CircuitBreaker, CircuitState
+from day6.circuit_breaker import CircuitBreaker, CircuitState, Permit
 from day6.clock import Clock, SystemClock
 from day6.config import ReliabilityConfig, Secret
 from day6.errors import (
@@ -342,10 +342,13 @@ class ResilientAgent:
         return min(self.config.agent.request_timeout, 10.0)
 
     def _attempt(self, model: str, messages: list[dict[str, str]], turn: _Turn) -> str:
-        """One attempt: a limiter token, a breaker permit, one SDK call, feedback to both."""
+        """One attempt: a breaker permit, a limiter token, one SDK call, feedback to both.
+
+        The permit comes first so an open breaker fails fast instead of queueing for a token.
+        """
         turn.attempts += 1
         breaker = self.breakers[model]
-        permit = breaker.try_acquire()  # first: an open breaker fails fast, without waiting for a token
+        permit = breaker.try_acquire()
         try:
             self.limiter.acquire(1, timeout=self._limit_wait())
         except BaseException:
@@ -355,15 +358,12 @@ class ResilientAgent:
             raw = self.client.chat.completions.with_raw_response.create(model=model, messages=messages)
             completion = raw.parse()
         except BaseException as exc:
-            breaker.record_failure(permit, exc)
-            self._feedback_error(exc)
+            self._attempt_failed(breaker, permit, exc)
             raise
-        breaker.record_success(permit)
-        self._feedback_ok(raw.headers)
-        turn.tokens += completion.usage.total_tokens if completion.usage is not None else 0
-        return str(completion.choices[0].message.content or "")
+        return self._attempt_succeeded(breaker, permit, raw.headers, completion, turn)
 
     async def _aattempt(self, model: str, messages: list[dict[str, str]], turn: _Turn) -> str:
+        """The async twin of :meth:`_attempt`."""
         turn.attempts += 1
         breaker = self.breakers[model]
         permit = breaker.try_acquire()
@@ -378,18 +378,28 @@ class ResilientAgent:
             )
             completion = raw.parse()
         except BaseException as exc:
-            breaker.record_failure(permit, exc)
-            self._feedback_error(exc)
+            self._attempt_failed(breaker, permit, exc)
             raise
-        breaker.record_success(permit)
-        self._feedback_ok(raw.headers)
-        turn.tokens += completion.usage.total_tokens if completion.usage is not None else 0
-        return str(completion.choices[0].message.content or "")
+        return self._attempt_succeeded(breaker, permit, raw.headers, completion, turn)
 
-    def _feedback_ok(self, headers: Mapping[str, str]) -> None:
+    def _attempt_succeeded(
+        self,
+        breaker: CircuitBreaker,
+        permit: Permit,
+        headers: Mapping[str, str],
+        completion: Any,
+        turn: _Turn,
+    ) -> str:
+        breaker.record_success(permit)
         if isinstance(self.limiter, AdaptiveRateLimiter):
             self.limiter.record_success()
             self.limiter.observe_headers(headers)
+        turn.tokens += completion.usage.total_tokens if completion.usage is not None else 0
+        return str(completion.choices[0].message.content or "")
+
+    def _attempt_failed(self, breaker: CircuitBreaker, permit: Permit, exc: BaseException) -> None:
+        breaker.record_failure(permit, exc)
+        self._feedback_error(exc)
 
     def _feedback_error(self, exc: BaseException) -> None:
         if not isinstance(self.limiter, AdaptiveRateLimiter) or not isinstance(exc, Exception):
