@@ -34,7 +34,7 @@ test: $(STAMP) lint typecheck unit notebooks-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks exercises solutions grading
-	$(BIN)/ruff format --check src
+	$(BIN)/ruff format --check src tests benchmarks exercises solutions grading
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

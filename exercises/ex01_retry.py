@@ -1,6 +1,6 @@
 """Exercise 1: exponential backoff with jitter, and a retry loop that only retries what is worth it.
 
-Lab 1 (notebooks/01_retry_and_backoff.ipynb) shows why: retrying at once hammers a struggling
+Lab 1 (notebooks/01_retry.ipynb) shows why: retrying at once hammers a struggling
 server, and clients that failed together retry together (the thundering herd). Here you write the
 two pieces yourself. Check your work at any time (offline, visible checks only)::
 

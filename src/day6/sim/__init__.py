@@ -17,10 +17,18 @@ Modules:
 * :mod:`day6.sim.sdk` - real openai SDK exceptions produced offline (the real client over a mock
   transport) and scripted callables, for demonstrating classification and retries.
 
-Later labs add their experiment modules beside these and re-export them here.
+* :mod:`day6.sim.breaker_experiments` - Lab 2: a breaker's trace, an outage with and without a
+  breaker, the half-open stampede.
+* :mod:`day6.sim.rate_experiments` - Lab 3: bucket level under bursts, the window edge, the adaptive
+  limiter finding hidden capacity, priorities, a quota's day.
+* :mod:`day6.sim.agent_experiments` - Lab 4: the agent's dashboard time series (imported on use:
+  it loads the openai SDK).
 """
 
+from day6.sim import breaker_experiments, rate_experiments
+from day6.sim.breaker_experiments import breaker_trace, outage_comparison, stampede_comparison
 from day6.sim.drivers import retry_process
+from day6.sim.rate_experiments import adaptive_timeline, bucket_run, priority_run, quota_day, window_edge
 from day6.sim.retry_experiments import (
     BROOKER_STRATEGIES,
     AttemptSpan,
@@ -64,15 +72,25 @@ __all__ = [
     "SimServiceError",
     "StormResult",
     "Uniform",
+    "adaptive_timeline",
+    "breaker_experiments",
+    "breaker_trace",
     "brooker_policy",
+    "bucket_run",
     "classify_sim",
     "contention",
     "contention_sweep",
     "delay_bands",
+    "outage_comparison",
+    "priority_run",
+    "quota_day",
+    "rate_experiments",
     "retry_process",
     "retry_storm",
     "scripted_call",
     "sdk_error",
     "sdk_network_error",
+    "stampede_comparison",
     "thundering_herd",
+    "window_edge",
 ]
