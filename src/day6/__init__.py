@@ -8,6 +8,7 @@ read. The labs in ``notebooks/`` drive these same classes through simpy time.
 from day6.agent import AgentReply, ResilientAgent
 from day6.backend import BackendResponse, BackendServer, EmbeddedBackend, make_client
 from day6.backoff import Backoff, Jitter
+from day6.chat_widget import ChatWidget
 from day6.circuit_breaker import (
     BreakerMetrics,
     CallOutcome,
@@ -148,6 +149,7 @@ __all__ = [
     "CallOutcome",
     "CallRecorded",
     "CallRejected",
+    "ChatWidget",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitOpenError",

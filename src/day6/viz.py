@@ -751,7 +751,7 @@ def plot_dashboard(run: DashboardRun, *, title: str | None = None) -> Figure:
     fig.suptitle(
         title
         or f"Scenario {run.scenario!r} ({when})\n{run.answered}/{run.requests} answered, "
-        f"{run.degraded} of them degraded, {run.failed} failed; {run.attempts} upstream attempts"
+        f"{run.degraded} of them degraded, {run.failed} failed; {run.attempts} attempts"
     )
     return fig
 

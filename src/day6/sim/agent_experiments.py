@@ -129,7 +129,9 @@ class DashboardRun:
 
     ``transitions`` are the breakers' exact state changes ``(at, model, old, new)``;
     ``fault_windows`` the scenario's fault windows ``(start, end)`` clipped to the run (``end``
-    is ``seconds`` for a fault without an end). The totals count the drill's requests.
+    is ``seconds`` for a fault without an end). The totals count the drill's requests;
+    ``attempts`` are the agent's (``AgentReply.attempts``), including attempts its own breaker or
+    limiter refused before sending anything.
     """
 
     scenario: str
@@ -179,7 +181,7 @@ class DashboardRun:
         return (
             f"dashboard {self.scenario!r}: {self.seconds:g} s, {self.requests} requests, "
             f"{self.answered} answered ({self.availability:.1%}), {self.degraded} degraded, "
-            f"{self.failed} failed, {self.attempts} upstream attempts; "
+            f"{self.failed} failed, {self.attempts} attempts; "
             f"{len(self.transitions)} breaker transitions; worst {self.window:g}-s p95 {worst_text}"
         )
 
@@ -408,6 +410,8 @@ def fire_drills(
 def drills_table(reports: Sequence[ScenarioReport]) -> str:
     """The drills side by side: availability, attempts, waste, degraded, failed, recovery.
 
+    ``attempts`` are the agent's attempts as :class:`~day6.scenarios.ScenarioReport` counts them:
+    including those its own open breaker or empty limiter refused before anything was sent.
     ``waste`` is (attempts - answers) / answers, ``inf`` when nothing was answered; ``recovery``
     is the time from the end of the faults to the primary model's next answer (``never`` when
     it did not come back within the drill, ``-`` for scenarios whose faults never end).
