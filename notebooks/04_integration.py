@@ -127,9 +127,9 @@ print(agent.stats().to_text())
 # * `quota_exhausted`: every request gets a 429 `insufficient_quota`;
 # * `slow`: one request in ten hangs until the client's timeout, the rest are 2 s late.
 #
-# *attempts* are the agent's attempts, including those its own open breaker or empty limiter
-# refused before sending anything; *waste* is (attempts - answers) / answers; *recovery* is the
-# time from the end of the faults to the primary model's next answer.
+# *attempts* are the requests the agent really sent (an attempt its own open breaker refused
+# costs the backend nothing and is not counted); *waste* is (attempts - answers) / answers;
+# *recovery* is the time from the end of the faults to the primary model's next answer.
 
 # %%
 reports = drills.fire_drills(config=config, seed=0)
@@ -145,9 +145,11 @@ print(drills.drills_table(reports))
 #   are instant), and the answers that do come are degraded (fallback model, short prompt).
 # * **rate_limited**: the weak spot, shown honestly. These 429s do not depend on how fast we
 #   send (think of a quota shared with other clients), but the adaptive limiter reads every 429
-#   as "slow down", cuts its rate to its floor (`rate_limit.min_rate_per_minute`, 6 per minute)
-#   and then refuses the queued requests itself. The dashboard below shows it happening, and
-#   the troubleshooting guide (section 6) names the settings that change it.
+#   as "slow down" and cuts its rate towards its floor (`rate_limit.min_rate_per_minute`, 6 per
+#   minute). Requests then queue for a token, each for up to `agent.request_timeout`: most are
+#   answered, late and with a short prompt (degraded), and the ones whose wait would be longer
+#   fail. The dashboard below shows the queue, and the troubleshooting guide (section 6) names
+#   the settings that change it.
 # * **quota_exhausted**: not retriable, so nothing is answered, but every request costs just two
 #   attempts (one per model) instead of a retry loop each.
 # * **slow**: everything is answered, slowly: each hung call holds the user for
@@ -200,8 +202,9 @@ viz.plot_dashboard(outage)
 #   is below 20 % the agent sends a short prompt. Recovery of the *backend* and recovery of the
 #   *client* are two different things.
 #
-# The `rate_limited` drill, on the same axes: the refill rate falls to its floor within seconds,
-# requests queue behind it, and the queue is refused in bursts.
+# The `rate_limited` drill, on the same axes: the refill rate falls towards its floor within
+# seconds and each request waits in the limiter's queue for tens of seconds (see the p95): the
+# client, not the server, is now the bottleneck.
 
 # %%
 limited = drills.dashboard_run("rate_limited", config=config, seconds=90, seed=0)

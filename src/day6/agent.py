@@ -70,8 +70,10 @@ class AgentReply:
     """What one ``chat`` call produced, and how.
 
     ``ok`` is true when a model answered; ``degraded`` when the answer came through a fallback
-    (another model, a shortened prompt) or is the agent's own apology. ``notes`` tell the story in
-    plain words ("day6-mini: circuit open, next probe in 41.2 s").
+    (another model, a shortened prompt) or is the agent's own apology. ``attempts`` counts the
+    requests that really went out (an attempt refused by a breaker or the limiter costs the
+    backend nothing and is not counted). ``notes`` tell the story in plain words ("day6-mini:
+    circuit open, next probe in 41.2 s").
     """
 
     text: str
@@ -339,14 +341,14 @@ class ResilientAgent:
         ]
 
     def _limit_wait(self) -> float:
-        return min(self.config.agent.request_timeout, 10.0)
+        """How long an attempt may queue for a limiter token: as long as a request may take."""
+        return self.config.agent.request_timeout
 
     def _attempt(self, model: str, messages: list[dict[str, str]], turn: _Turn) -> str:
         """One attempt: a breaker permit, a limiter token, one SDK call, feedback to both.
 
         The permit comes first so an open breaker fails fast instead of queueing for a token.
         """
-        turn.attempts += 1
         breaker = self.breakers[model]
         permit = breaker.try_acquire()
         try:
@@ -354,17 +356,18 @@ class ResilientAgent:
         except BaseException:
             breaker.release(permit)
             raise
+        turn.attempts += 1  # from here on the request really goes out
+        sent_at = self.clock.now()
         try:
             raw = self.client.chat.completions.with_raw_response.create(model=model, messages=messages)
             completion = raw.parse()
         except BaseException as exc:
-            self._attempt_failed(breaker, permit, exc)
+            self._attempt_failed(breaker, permit, exc, sent_at)
             raise
-        return self._attempt_succeeded(breaker, permit, raw.headers, completion, turn)
+        return self._attempt_succeeded(breaker, permit, raw.headers, completion, turn, sent_at)
 
     async def _aattempt(self, model: str, messages: list[dict[str, str]], turn: _Turn) -> str:
         """The async twin of :meth:`_attempt`."""
-        turn.attempts += 1
         breaker = self.breakers[model]
         permit = breaker.try_acquire()
         try:
@@ -372,15 +375,17 @@ class ResilientAgent:
         except BaseException:
             breaker.release(permit)
             raise
+        turn.attempts += 1
+        sent_at = self.clock.now()
         try:
             raw = await self.async_client.chat.completions.with_raw_response.create(
                 model=model, messages=messages
             )
             completion = raw.parse()
         except BaseException as exc:
-            self._attempt_failed(breaker, permit, exc)
+            self._attempt_failed(breaker, permit, exc, sent_at)
             raise
-        return self._attempt_succeeded(breaker, permit, raw.headers, completion, turn)
+        return self._attempt_succeeded(breaker, permit, raw.headers, completion, turn, sent_at)
 
     def _attempt_succeeded(
         self,
@@ -389,26 +394,22 @@ class ResilientAgent:
         headers: Mapping[str, str],
         completion: Any,
         turn: _Turn,
+        sent_at: float,
     ) -> str:
         breaker.record_success(permit)
         if isinstance(self.limiter, AdaptiveRateLimiter):
-            self.limiter.record_success()
+            self.limiter.record_success(sent_at=sent_at)
             self.limiter.observe_headers(headers)
         turn.tokens += completion.usage.total_tokens if completion.usage is not None else 0
         return str(completion.choices[0].message.content or "")
 
-    def _attempt_failed(self, breaker: CircuitBreaker, permit: Permit, exc: BaseException) -> None:
+    def _attempt_failed(
+        self, breaker: CircuitBreaker, permit: Permit, exc: BaseException, sent_at: float
+    ) -> None:
         breaker.record_failure(permit, exc)
-        self._feedback_error(exc)
-
-    def _feedback_error(self, exc: BaseException) -> None:
-        if not isinstance(self.limiter, AdaptiveRateLimiter) or not isinstance(exc, Exception):
-            return
-        verdict = classify(exc)
-        if verdict.kind is ErrorKind.RATE_LIMIT:
-            self.limiter.record_rate_limited(retry_after=verdict.retry_after)
-        elif verdict.is_backend_fault:
-            self.limiter.record_failure(verdict.kind)
+        if isinstance(self.limiter, AdaptiveRateLimiter) and isinstance(exc, Exception):
+            # ``sent_at`` lets the limiter cut its rate once per overload episode, not once per 429.
+            self.limiter.record_failure(classify(exc), sent_at=sent_at)
 
     def _note_failure(self, model: str, exc: Exception, turn: _Turn) -> None:
         cause: BaseException = exc.__cause__ if isinstance(exc, RetryError) and exc.__cause__ else exc
