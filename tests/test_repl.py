@@ -96,3 +96,61 @@ def test_day6_chat_through_a_pipe() -> None:
     assert "unknown scenario 'nosuch'" in proc.stdout
     assert "overall:" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+CANARY = "sk-canary-remote-5b1e0f9a7c3d2e48"
+
+
+def test_day6_chat_remote_endpoint_never_prints_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`day6 chat` with OPENAI_API_KEY and OPENAI_BASE_URL talks to that endpoint (here `day6 serve`
+    on loopback, demanding the key) and the key appears nowhere: output, errors, memory file."""
+    from day6.backend import BackendServer, EmbeddedBackend
+
+    server = BackendServer(EmbeddedBackend(api_key=CANARY), host="127.0.0.1", port=0).start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DAY6_"))}
+        env |= {"OPENAI_API_KEY": CANARY, "OPENAI_BASE_URL": server.url}
+        memory = tmp_path / "memory.json"
+        script = "what is a bulkhead?\nconfig\nstats\nhealth\ntest flaky\nquit\n"
+        proc = subprocess.run(
+            [sys.executable, "-m", "day6.cli", "chat", "--memory", str(memory)],
+            input=script,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    assert "remote endpoint" in proc.stdout
+    assert "bulkhead" in proc.stdout.lower()  # the remote backend accepted the key and answered
+    assert "Traceback" not in proc.stdout + proc.stderr
+    everything = proc.stdout + proc.stderr + memory.read_text()
+    assert CANARY not in everything
+    assert CANARY[-10:] not in everything
+
+
+def test_day6_chat_wrong_key_is_a_clear_message_and_the_session_goes_on() -> None:
+    """A rejected key gets an auth message per turn; commands still work; no traceback."""
+    from day6.backend import BackendServer, EmbeddedBackend
+
+    server = BackendServer(EmbeddedBackend(api_key="sk-the-right-key-0000000000"), port=0).start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DAY6_"))}
+        env |= {"OPENAI_API_KEY": "sk-a-wrong-key-1111111111", "OPENAI_BASE_URL": server.url}
+        proc = subprocess.run(
+            [sys.executable, "-m", "day6.cli", "chat", "--memory", ""],
+            input="hello\nhealth\nquit\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    assert "auth" in proc.stdout
+    assert "overall:" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "sk-a-wrong-key" not in proc.stdout + proc.stderr
