@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from day6.circuit_breaker import CircuitBreaker
+from day6.circuit_breaker import CircuitBreaker, CircuitState, CircuitStateChanged
 from day6.clock import FakeClock
 from day6.errors import ConfigError, ErrorKind
+from day6.faults import FaultInjected
 from day6.monitoring import (
     AlertEvent,
     Anomaly,
@@ -35,10 +36,12 @@ from day6.monitoring import (
     to_json,
     to_prometheus,
 )
+from day6.rate_limit import LimiterDecision, LimiterRateChanged
 from day6.retry import RetryPolicy
 
-# Events for topics whose emitters live in modules these tests should not depend on; the shapes
-# follow the topic table in day6._events.
+# The real event records of the emitting modules, so the topic contract is tested end to end.
+# No module emits ``agent.request`` yet (the agent records requests with ``record_request``), so
+# that shape is declared here, as the topic table in day6._events describes it.
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,45 +52,6 @@ class AgentRequest:
     attempts: int
     kind: ErrorKind | None
     model: str | None
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class LimiterDecision:
-    topic: ClassVar[str] = "limiter.decision"
-    name: str
-    allowed: bool
-    amount: float
-    headroom: float
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class LimiterRate:
-    topic: ClassVar[str] = "limiter.rate"
-    name: str
-    old_rate: float
-    new_rate: float
-    reason: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class FaultInjected:
-    topic: ClassVar[str] = "fault.injected"
-    fault: str
-    method: str
-    url: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerState:
-    topic: ClassVar[str] = "breaker.state"
-    name: str
-    old: str
-    new: str
-    reason: str
     at: float
 
 
@@ -197,7 +161,7 @@ def test_reset_forgets_everything(clock: FakeClock) -> None:
     """reset() clears counters, percentiles, rates and breakers; uptime restarts."""
     monitor = Monitor(clock=clock)
     monitor.record_request("ok", 0.2)
-    monitor(BreakerState("b", "closed", "open", "trip", at=0.0))
+    monitor(CircuitStateChanged("b", CircuitState.CLOSED, CircuitState.OPEN, "trip", at=0.0))
     clock.advance(10)
     monitor.reset()
     snap = monitor.snapshot()
@@ -489,8 +453,10 @@ def test_limiter_and_fault_events(clock: FakeClock) -> None:
     monitor(LimiterDecision("bucket", True, 1.0, 9.0, at=0.0))
     monitor(LimiterDecision("bucket", True, 1.0, 8.0, at=0.1))
     monitor(LimiterDecision("bucket", False, 1.0, 0.0, at=0.2))
-    monitor(LimiterRate("bucket", 1.0, 0.5, "429", at=0.3))
-    monitor(FaultInjected("timeout", "POST", "http://day6.local/v1/chat/completions", at=0.4))
+    monitor(LimiterRateChanged("bucket", 1.0, 0.5, "429", at=0.3))
+    monitor(
+        FaultInjected(at=0.4, fault="timeout", method="POST", url="http://day6.local/v1/chat/completions")
+    )
     snap = monitor.snapshot()
     lim = snap.limiters["bucket"]
     assert (lim.allowed, lim.rejected, lim.headroom, lim.rate, lim.rate_changes) == (2, 1, 0.0, 0.5, 1)
@@ -501,7 +467,7 @@ def test_snapshot_is_frozen_and_text_renders(clock: FakeClock) -> None:
     """Snapshots cannot be mutated, and to_text mentions the key numbers."""
     monitor = Monitor(clock=clock)
     monitor.record_request("ok", 0.25)
-    monitor(BreakerState("llm", "closed", "open", "trip", at=0.0))
+    monitor(CircuitStateChanged("llm", CircuitState.CLOSED, CircuitState.OPEN, "trip", at=0.0))
     snap = monitor.snapshot()
     with pytest.raises(AttributeError):
         snap.at = 1.0  # type: ignore[misc]
@@ -527,9 +493,9 @@ def _busy_monitor(clock: FakeClock) -> Monitor:
             attempts=1 + (i % 3 == 0),
             kind=ErrorKind.SERVER_ERROR if i % 10 == 0 else None,
         )
-    monitor(BreakerState("llm", "closed", "open", "trip", at=0.0))
+    monitor(CircuitStateChanged("llm", CircuitState.CLOSED, CircuitState.OPEN, "trip", at=0.0))
     monitor(LimiterDecision("bucket", False, 1.0, 0.0, at=0.0))
-    monitor(FaultInjected("server_error", "POST", "u", at=0.0))
+    monitor(FaultInjected(at=0.0, fault="server_error", method="POST", url="u"))
     clock.advance(5.0)
     return monitor
 
@@ -690,9 +656,9 @@ def test_monitor_based_checks(clock: FakeClock) -> None:
         monitor.record_request("failed" if i < 10 else "ok", 0.1)
     assert rate()[0] is HealthStatus.DEGRADED
     assert breakers()[0] is HealthStatus.HEALTHY
-    monitor(BreakerState("llm", "closed", "open", "trip", at=0.0))
+    monitor(CircuitStateChanged("llm", CircuitState.CLOSED, CircuitState.OPEN, "trip", at=0.0))
     assert breakers() == (HealthStatus.UNHEALTHY, "llm is open")
-    monitor(BreakerState("llm", "open", "half_open", "timeout", at=1.0))
+    monitor(CircuitStateChanged("llm", CircuitState.OPEN, CircuitState.HALF_OPEN, "timeout", at=1.0))
     assert breakers()[0] is HealthStatus.DEGRADED
     with pytest.raises(ConfigError, match="unhealthy_at"):
         error_rate_check(monitor, degraded_at=0.5, unhealthy_at=0.1)
@@ -732,8 +698,8 @@ def test_sla_report_pass_and_fail(clock: FakeClock) -> None:
     good = Monitor(clock=clock)
     for _ in range(2000):
         good.record_request("ok", 0.3)
-    good(BreakerState("llm", "closed", "open", "trip", at=0.0))
-    good(BreakerState("llm", "open", "closed", "probe ok", at=20.0))
+    good(CircuitStateChanged("llm", CircuitState.CLOSED, CircuitState.OPEN, "trip", at=0.0))
+    good(CircuitStateChanged("llm", CircuitState.OPEN, CircuitState.CLOSED, "probe ok", at=20.0))
     report = SLATracker(good).report()
     assert report.passed
     assert all(r.passed for r in report.results)
@@ -741,8 +707,8 @@ def test_sla_report_pass_and_fail(clock: FakeClock) -> None:
     bad = Monitor(clock=clock)
     for i in range(1000):
         bad.record_request("failed" if i % 50 == 0 else "ok", 3.0, attempts=2)
-    bad(BreakerState("llm", "closed", "open", "trip", at=0.0))
-    bad(BreakerState("llm", "open", "closed", "probe ok", at=45.0))
+    bad(CircuitStateChanged("llm", CircuitState.CLOSED, CircuitState.OPEN, "trip", at=0.0))
+    bad(CircuitStateChanged("llm", CircuitState.OPEN, CircuitState.CLOSED, "probe ok", at=45.0))
     report = SLATracker(bad).report()
     assert not report.passed
     assert {r.name: r.passed for r in report.results} == {
