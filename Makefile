@@ -43,7 +43,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests --ignore=tests/browser $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 # The labs run with the environment of day6._notebooks.KERNEL_ENV (static widgets, fixed hash
 # seed). First the structural check (outputs stored, executed top to bottom, no stderr, jupytext

@@ -204,7 +204,9 @@ for kind in bx.OUTAGE_KINDS:
 # * shorten the **recovery timeout** to 2 s: recovery after the outage is quicker, at the price
 #   of more probes into a dead backend;
 # * set the **outage kind** to *partial* and the threshold to 20, then switch the **trip rule**
-#   to *failure rate*.
+#   to *failure rate* and move the **rate window** (how many recent calls it judges): a short
+#   window trips sooner and wastes fewer calls; a long one needs more evidence, so a brief burst
+#   of errors is less likely to trip it.
 
 # %%
 # NBVAL_IGNORE_OUTPUT

@@ -309,7 +309,7 @@ chat
 # adaptive limiter pauses for `Retry-After` and cuts its rate at each episode of 429s; when the
 # 429s do not depend on your rate it sinks to its floor (`.rate` equals
 # `rate_limit.min_rate_per_minute / 60`). A request waits for a token at most
-# `min(agent.request_timeout, 10 s)`, then is refused. `insufficient_quota` is not a rate limit:
+# `agent.request_timeout`, then is refused. `insufficient_quota` is not a rate limit:
 # it is never retried.
 #
 # **Fix.** `rate_limit.requests_per_minute` (your provider's RPM, not above);

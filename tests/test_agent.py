@@ -176,6 +176,39 @@ def test_failed_turn_keeps_history_consistent(clock: FakeClock, tmp_path) -> Non
     assert [m.content for m in saved if m.role == "user"] == ["first", "third"]
 
 
+def test_a_memory_save_failure_is_a_note_not_an_exception(clock: FakeClock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """When the memory file cannot be written the answer still arrives, with a note saying why."""
+    folder = tmp_path / "gone"
+    agent = make_agent(clock, memory=ConversationMemory(folder / "m.json"))
+    folder.write_text("")  # the memory folder is now a file: every save fails
+    reply = agent.chat("hello")
+    assert reply.ok
+    assert any(n.startswith("memory: could not save") for n in reply.notes)
+    assert len(agent.memory) == 2
+
+
+def test_prompt_fallback_while_a_breaker_is_probing(clock: FakeClock) -> None:
+    """While the primary breaker is half-open the agent sends only the last turn and says so."""
+    cfg = ReliabilityConfig.profile("production")  # success_threshold 2: half-open for two probes
+    agent = make_agent(clock, config=cfg)
+    for i in range(3):
+        agent.chat(f"turn {i}")
+    breaker = agent.breakers[agent.models[0]]
+    for _ in range(cfg.circuit_breaker.failure_threshold):
+        breaker.record_failure(breaker.try_acquire(), ConnectionError("down"))
+    assert breaker.state is CircuitState.OPEN
+    clock.advance(cfg.circuit_breaker.recovery_timeout + 1)
+    first = agent.chat("first probe")  # the breaker was still open when the prompt was built
+    assert first.ok
+    assert breaker.state is CircuitState.HALF_OPEN
+    reply = agent.chat("second probe")
+    assert reply.ok
+    assert reply.degraded
+    assert reply.model == agent.models[0]
+    assert any("circuit breaker probing" in n for n in reply.notes)
+    assert breaker.state is CircuitState.CLOSED
+
+
 def test_wrong_key_gets_clear_reply_and_session_goes_on(clock: FakeClock) -> None:
     """A wrong key (401) is reported as an auth problem, not retried, and the agent keeps working."""
     backend = EmbeddedBackend(clock=clock, api_key="sk-right-key-000000000000")
@@ -264,3 +297,13 @@ def test_api_key_never_leaks(clock: FakeClock, tmp_path, caplog: pytest.LogCaptu
     assert agent.chat  # the agent really ran with the key
     assert CANARY not in blob
     assert CANARY[-8:] not in blob
+
+
+async def test_aclose_closes_both_clients(clock: FakeClock) -> None:
+    """aclose() closes the sync and the async SDK clients."""
+    agent = make_agent(clock)
+    agent.chat("sync")
+    await agent.achat("async")
+    await agent.aclose()
+    assert agent.client.is_closed()
+    assert agent.async_client.is_closed()

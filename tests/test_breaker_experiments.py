@@ -374,6 +374,10 @@ def test_outage_panel_recomputes_when_a_control_moves() -> None:
     panel.controls["trip_rule"].value = "failure rate"
     assert panel.data.settings is not None
     assert panel.data.settings["failure_rate_threshold"] == 0.5
+    assert panel.data.settings["window_size"] == 20
+    panel.controls["window"].value = 50
+    assert panel.data.settings is not None
+    assert panel.data.settings["window_size"] == 50
     panel.controls["outage_length"].value = 20.0
     assert panel.data.outage == (30.0, 50.0)
     panel.controls["outage_kind"].value = "error"

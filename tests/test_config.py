@@ -123,7 +123,8 @@ INVALID: list[tuple[type[Any], str, Any, str]] = [
     (RetryConfig, "attempts", 2.5, "an integer"),
     (RetryConfig, "attempts", True, "an integer"),
     (RetryConfig, "attempts", "3", "an integer"),
-    (RetryConfig, "base_delay", -0.1, ">= 0"),
+    (RetryConfig, "base_delay", -0.1, "> 0"),
+    (RetryConfig, "base_delay", 0.0, "> 0"),
     (RetryConfig, "base_delay", math.nan, "finite"),
     (RetryConfig, "multiplier", 0.5, ">= 1"),
     (RetryConfig, "multiplier", math.inf, "finite"),
@@ -403,7 +404,7 @@ def test_toml_round_trip(tmp_path: Path, profile: str | None) -> None:
 @settings(max_examples=50, deadline=None)
 @given(
     attempts=st.integers(1, 100),
-    base=st.floats(0.0, 5.0, allow_nan=False),
+    base=st.floats(0.0, 5.0, allow_nan=False, exclude_min=True),
     extra=st.floats(0.0, 100.0, allow_nan=False),
     ratio=st.floats(0.0, 1.0),
     deadline=st.none() | st.floats(0.001, 1e6),

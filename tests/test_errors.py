@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import math
 import subprocess
 import sys
@@ -42,6 +43,7 @@ from tests.sdk_helpers import (
     httpx_response,
     sdk_error,
     sdk_network_error,
+    sync_client,
 )
 
 K = ErrorKind
@@ -286,17 +288,30 @@ def test_sdk_non_json_error_body() -> None:
     assert c.code is None
 
 
+def _stream_error(error: dict[str, Any]) -> openai.APIError:
+    """The bare APIError the real SDK raises when a 200 stream carries ``data: {"error": ...}``."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        event = json.dumps({"error": {"message": "simulated", **error}})
+        body = f"data: {event}\n\ndata: [DONE]\n\n".encode()
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    with sync_client(handler) as client:
+        stream = client.chat.completions.create(
+            model="day6-test", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        with pytest.raises(openai.APIError) as info:
+            list(stream)
+    assert not isinstance(info.value, openai.APIStatusError | openai.APIConnectionError)
+    return info.value
+
+
 def test_sdk_stream_api_error_without_status() -> None:
     """A bare APIError (an error event inside a stream) is classified from its code/type alone."""
-    request = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
-    quota = openai.APIError("simulated", request, body={"code": "insufficient_quota"})
-    server = openai.APIError("simulated", request, body={"type": "server_error"})
-    limited = openai.APIError("simulated", request, body={"code": "rate_limit_exceeded"})
-    unknown = openai.APIError("simulated", request, body=None)
-    _check(classify(quota), K.QUOTA_EXHAUSTED, False)
-    _check(classify(server), K.SERVER_ERROR, True)
-    _check(classify(limited), K.RATE_LIMIT, True)
-    _check(classify(unknown), K.UNKNOWN, False)
+    _check(classify(_stream_error({"code": "insufficient_quota"})), K.QUOTA_EXHAUSTED, False)
+    _check(classify(_stream_error({"type": "server_error"})), K.SERVER_ERROR, True)
+    _check(classify(_stream_error({"code": "rate_limit_exceeded"})), K.RATE_LIMIT, True)
+    _check(classify(_stream_error({"code": None, "type": None})), K.UNKNOWN, False)
 
 
 @pytest.mark.parametrize(

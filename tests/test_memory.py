@@ -75,6 +75,25 @@ def test_unreadable_file_is_left_alone(tmp_path: Path) -> None:
     assert mem.warnings
 
 
+def test_a_failed_save_keeps_the_history_warns_once_and_catches_up(tmp_path: Path) -> None:
+    """A save that fails (the folder became a file) keeps the turns in memory, warns once, and the
+    next good save writes everything; it never raises."""
+    folder = tmp_path / "gone"
+    path = folder / "chat.json"
+    mem = ConversationMemory(path)
+    folder.write_text("not a folder")
+    mem.record_turn("q1", "a1")
+    mem.record_turn("q2", "a2")
+    assert len(mem) == 4
+    assert mem.save_error is not None
+    assert str(path) in mem.save_error
+    assert len(mem.warnings) == 1
+    folder.unlink()
+    mem.record_turn("q3", "a3")
+    assert mem.save_error is None
+    assert [m.content for m in ConversationMemory(path).messages] == ["q1", "a1", "q2", "a2", "q3", "a3"]
+
+
 def test_context_last_n_for_prompt_fallback() -> None:
     """context(last=n) keeps only the most recent messages."""
     mem = ConversationMemory()
@@ -124,3 +143,23 @@ def test_write_killed_midway_keeps_last_good_state(tmp_path: Path, kill_at: str)
     assert [m.content for m in ConversationMemory(path).messages] == ["first", "good"]
     # Leftover temp files are dot-files that a later load ignores.
     assert all(p.name.startswith(".chat.json.") for p in tmp_path.iterdir() if p != path)
+
+
+def test_corrupt_file_that_cannot_be_moved_is_left_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the corrupt file cannot be moved aside, it is neither moved nor overwritten."""
+    import day6.memory as memory_module
+
+    def refuse(path: Path) -> Path:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(memory_module, "_move_aside", refuse)
+    path = tmp_path / "chat.json"
+    path.write_text("{not json")
+    mem = ConversationMemory(path)
+    mem.record_turn("q", "a")
+    assert path.read_text() == "{not json"
+    assert mem.path is None
+    assert len(mem) == 2
+    assert "could not be moved aside" in mem.warnings[0]

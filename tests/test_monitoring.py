@@ -391,6 +391,38 @@ def test_real_breaker_events_give_state_time_and_recovery(clock: FakeClock) -> N
     assert b.calls_by_outcome["success"] == 1
 
 
+def test_breaker_counters_add_up(clock: FakeClock, rng: random.Random) -> None:
+    """Through a real breaker: calls = successes + failures + ignored + rejections, as the breaker counts."""
+    monitor = Monitor(clock=clock)
+    breaker = CircuitBreaker("llm", failure_threshold=3, recovery_timeout=5.0, clock=clock, hooks=[monitor])
+    calls = 0
+    for _ in range(2_000):
+        outcome = rng.choice(["ok", "ok", "down", "bad_request"])
+        calls += 1
+        try:
+            if outcome == "ok":
+                breaker.call(lambda: "fine")
+            elif outcome == "down":
+                breaker.call(_boom)
+            else:
+                breaker.call(_bad_request)
+        except Exception:
+            pass
+        clock.advance(rng.uniform(0.0, 2.0))
+    b = monitor.snapshot().breakers["llm"]
+    m = breaker.metrics()
+    assert sum(b.calls_by_outcome.values()) + b.rejections == calls == m.calls
+    assert b.calls_by_outcome.get("success", 0) == m.successes
+    assert b.calls_by_outcome.get("failure", 0) == m.failures
+    assert b.calls_by_outcome.get("ignored", 0) == m.ignored
+    assert b.rejections == m.rejections
+    assert min(m.successes, m.failures, m.ignored, m.rejections) > 0  # every kind really happened
+
+
+def _bad_request() -> None:
+    raise ValueError("a caller's mistake, not the backend's fault")
+
+
 def test_a_failed_probe_does_not_restart_the_outage(clock: FakeClock) -> None:
     """open -> half_open -> open -> half_open -> closed is one outage, measured from the first trip."""
     monitor = Monitor(clock=clock)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from day6.agent import ResilientAgent
 from day6.clock import FakeClock
+from day6.config import ReliabilityConfig
+from day6.memory import ConversationMemory
 from day6.repl import ChatSession
 
 
@@ -62,6 +65,33 @@ def test_fire_drill_reports_transitions_and_recovery(session: ChatSession) -> No
     assert "->open" in text
     assert "->closed" in text
     assert "answering again" in text
+
+
+def test_fire_drill_never_writes_the_live_memory_file(clock: FakeClock, tmp_path: Path) -> None:
+    """`test NAME` drills on its own agent: the session's conversation file is left as it was."""
+    path = tmp_path / "memory.json"
+    config = ReliabilityConfig().override(agent={"memory_path": str(path)})
+    agent = ResilientAgent(config=config, clock=clock, env={}, memory=ConversationMemory(path))
+    session = ChatSession(agent)
+    session.handle("hello")
+    before = path.read_bytes()
+    assert "answered" in session.handle("test flaky").text
+    assert path.read_bytes() == before
+    assert len(ConversationMemory(path)) == 2
+
+
+def test_fire_drill_of_a_remote_session_stays_offline(clock: FakeClock) -> None:
+    """A remote session's drill runs on the embedded backend, not on the session's endpoint."""
+    agent = ResilientAgent(
+        api_key="sk-test-remote-drill-0000",
+        base_url="http://127.0.0.1:9/v1",  # nobody listens: a drill sent here would fail every request
+        model="gpt-remote-only",
+        clock=clock,
+        env={},
+    )
+    assert not agent.offline
+    text = ChatSession(agent).handle("test none").text
+    assert "answered (100.0%), 0 degraded, 0 failed" in text
 
 
 def test_inject_then_reset(session: ChatSession) -> None:

@@ -139,11 +139,19 @@ def test_recovers_after_transient_failures(clock: FakeClock) -> None:
     assert clock.sleeps == [0.1, 0.2]
 
 
-def test_base_delay_zero_retries_immediately(clock: FakeClock) -> None:
-    """base_delay=0 is the no-backoff baseline: every wait is 0 s."""
+def test_no_backoff_baseline_retries_immediately(clock: FakeClock) -> None:
+    """RetryPolicy.no_backoff() is the retry-at-once baseline: every wait is 0 s."""
     fn = Flaky(failures=4)
-    assert exact(clock, attempts=5, base_delay=0.0).call(fn) == "ok"
+    policy = RetryPolicy.no_backoff(attempts=5, clock=clock, rng=random.Random(0))
+    assert policy.call(fn) == "ok"
     assert clock.sleeps == [0.0] * 4
+    assert policy.base_delay == 0.0
+
+
+def test_no_backoff_refuses_delay_settings() -> None:
+    """no_backoff() takes no delay settings: asking for one is a clear error."""
+    with pytest.raises(ConfigError, match="base_delay"):
+        RetryPolicy.no_backoff(base_delay=0.5)
 
 
 def test_single_attempt_policy_wraps_a_retriable_failure(clock: FakeClock) -> None:
@@ -796,6 +804,7 @@ BAD_POLICY = [
     ("attempts", True),
     ("attempts", "3"),
     ("base_delay", -0.1),
+    ("base_delay", 0.0),
     ("base_delay", math.nan),
     ("base_delay", math.inf),
     ("base_delay", "0.1"),

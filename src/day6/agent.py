@@ -1,14 +1,15 @@
 """The resilient agent: every pattern of the workbook on one call path.
 
-``ResilientAgent.chat(text)`` walks the path the lesson draws, outermost first::
+``ResilientAgent.chat(text)`` walks the lesson's layers, outermost first (the breaker and the
+limiter guard each *attempt*, inside the retry loop; see below)::
 
-    QuotaManager.reserve      refuse early when the period's budget is gone (no wasted call)
-    rate limiter              adaptive token bucket; a bounded wait, never an unbounded one
-    CircuitBreaker guard      one breaker per model: fail fast while open, fall back to the next model
-    RetryPolicy attempts      classify each error, honour Retry-After, respect the deadline
-      each attempt: breaker permit (fail fast), then a limiter token, then
-    openai SDK, max_retries=0 exactly one retry layer: ours
-    httpx2 transport          FaultInjector wraps it; embedded backend or a real endpoint
+    QuotaManager.reserve          refuse early when the period's budget is gone (no wasted call)
+    for each model                the primary, then the fallback models
+      RetryPolicy attempts        classify each error, honour Retry-After, respect the deadline
+        CircuitBreaker permit     one breaker per model: fail fast while open (next model)
+        rate limiter token        adaptive token bucket; a bounded wait, never an unbounded one
+        openai SDK, max_retries=0 exactly one retry layer: ours
+        httpx2 transport          FaultInjector wraps it; embedded backend or a real endpoint
 
 Every step reports to one :class:`~day6.monitoring.Monitor`, so ``stats`` shows what happened.
 
@@ -409,7 +410,8 @@ class ResilientAgent:
         breaker.record_failure(permit, exc)
         if isinstance(self.limiter, AdaptiveRateLimiter) and isinstance(exc, Exception):
             # ``sent_at`` lets the limiter cut its rate once per overload episode, not once per 429.
-            self.limiter.record_failure(classify(exc), sent_at=sent_at)
+            # The limiter classifies with its own clock's wall time (an HTTP-date Retry-After).
+            self.limiter.record_failure(exc, sent_at=sent_at)
 
     def _note_failure(self, model: str, exc: Exception, turn: _Turn) -> None:
         cause: BaseException = exc.__cause__ if isinstance(exc, RetryError) and exc.__cause__ else exc
@@ -433,7 +435,9 @@ class ResilientAgent:
         degraded = fallback or turn.shortened
         latency = self.clock.now() - turn.started
         self._settle_quota(turn)
-        self.memory.record_turn(question, answer)
+        self.memory.record_turn(question, answer)  # a failed save warns, never raises
+        if self.memory.save_error is not None:
+            turn.notes.append(f"memory: {self.memory.save_error}")
         self.monitor.record_request(
             "fallback" if degraded else "ok", latency, attempts=turn.attempts, kind=turn.kind, model=model
         )
@@ -488,8 +492,15 @@ class ResilientAgent:
         self.monitor.reset()
 
     def close(self) -> None:
+        """Close the sync SDK client (its connection pool); use :meth:`aclose` after ``achat``."""
         if self._client is not None:
             self._client.close()
+
+    async def aclose(self) -> None:
+        """Close both SDK clients, the async one included."""
+        self.close()
+        if self._async_client is not None:
+            await self._async_client.close()
 
     def __enter__(self) -> ResilientAgent:
         return self

@@ -13,6 +13,7 @@ runtime failure, 2 a usage error) and never prints a traceback for a usage error
 from __future__ import annotations
 
 import argparse
+import logging
 import random
 import sys
 import threading
@@ -64,6 +65,9 @@ def _run_chat(args: argparse.Namespace) -> int:
 
     config = ReliabilityConfig.load(args.config, profile=args.profile)
     memory_path = args.memory if args.memory is not None else config.agent.memory_path or _DEFAULT_MEMORY
+    # The session shows memory problems itself (below, and as reply notes), so logging's
+    # last-resort handler must not print them a second time.
+    logging.getLogger("day6.memory").addHandler(logging.NullHandler())
     memory = ConversationMemory(
         os.path.expanduser(memory_path) if memory_path else None,
         max_messages=config.agent.max_history_messages,

@@ -307,7 +307,7 @@ class RetryConfig(_Section):
 
     section: ClassVar[str] = "retry"
     attempts: int = _int(3, minimum=1, maximum=100)
-    base_delay: float = _float(0.1, ge=0)
+    base_delay: float = _float(0.1, gt=0)
     multiplier: float = _float(2.0, ge=1)
     max_delay: float = _float(10.0, ge=0)
     jitter: str = _choice("proportional", JITTER_MODES)

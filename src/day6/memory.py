@@ -15,6 +15,11 @@ The lesson's "memory persistence" and "context recovery" come down to three prom
 The file is created private to its user (mode 0600): conversations can hold personal data. Size is
 bounded by ``max_messages`` (oldest turns are dropped first, whole turns at a time) so a long
 session never grows the file without limit.
+
+A save that fails (disk full, folder removed or read-only) never fails the turn: the answer was
+given and stays in the in-process history; :attr:`ConversationMemory.save_error` says why the
+file is behind (once per distinct problem in ``warnings``), and the next successful save catches
+the file up with everything.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class ConversationMemory:
         self.path = Path(path) if path is not None else None
         self.max_messages = max_messages
         self.warnings: list[str] = []
+        self.save_error: str | None = None
+        """Why the last save failed (the file is behind the history), or None when it is current."""
         self._messages: list[Message] = []
         if self.path is not None:
             self._messages = self._load(self.path)
@@ -105,7 +112,16 @@ class ConversationMemory:
             return
         payload = {"version": _FORMAT_VERSION, "messages": [m.as_dict() for m in self._messages]}
         data = json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8")
-        _atomic_write(self.path, data)
+        try:
+            _atomic_write(self.path, data)
+        except OSError as exc:
+            # The old file is intact (atomic write); keep the turn in memory and say so once.
+            problem = f"could not save memory file {self.path}: {exc.strerror or exc}; kept in memory only"
+            if problem != self.save_error:
+                self._warn(problem)
+            self.save_error = problem
+            return
+        self.save_error = None
 
     def _load(self, path: Path) -> list[Message]:
         try:
@@ -120,7 +136,16 @@ class ConversationMemory:
         try:
             messages = list(_parse(json.loads(raw.decode("utf-8"))))
         except (ValueError, UnicodeDecodeError, TypeError, KeyError) as exc:
-            aside = _move_aside(path)
+            try:
+                aside = _move_aside(path)
+            except OSError as move_error:
+                # Cannot move it (read-only folder): never overwrite it either; stay in-process.
+                self.path = None
+                self._warn(
+                    f"memory file {path} is corrupt ({exc}) and could not be moved aside "
+                    f"({move_error.strerror}); left it untouched, keeping this conversation in memory only"
+                )
+                return []
             self._warn(f"memory file {path} is corrupt ({exc}); moved it to {aside.name}, starting empty")
             return []
         return messages[-self.max_messages :]

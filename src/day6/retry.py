@@ -516,7 +516,8 @@ class RetryPolicy:
         Total attempts, the first included: 3 means one call and up to two retries.
     ``base_delay=0.1``, ``multiplier=2.0``, ``max_delay=10.0``
         The backoff after failed attempt ``n`` is ``min(max_delay, base_delay * multiplier**(n-1))``
-        before jitter: 0.1 s, 0.2 s, 0.4 s, ... ``base_delay=0`` retries at once (a baseline for
+        before jitter: 0.1 s, 0.2 s, 0.4 s, ... ``base_delay`` must be > 0; :meth:`no_backoff`
+        builds the policy that retries at once (a baseline for
         the labs, not a recommendation). ``max_delay`` also caps the server's Retry-After.
     ``jitter="proportional"``, ``jitter_ratio=0.25``
         How delays are randomised (:class:`~day6.backoff.Jitter`): the lesson's +-25 % by
@@ -602,8 +603,12 @@ class RetryPolicy:
                 "attempts", attempts, "must be an int >= 1 (total attempts, the first included)"
             )
         base = _require_real("base_delay", base_delay)
-        if base < 0.0:
-            raise ConfigError("base_delay", base_delay, "must be >= 0 seconds")
+        if base <= 0.0:
+            raise ConfigError(
+                "base_delay",
+                base_delay,
+                "must be > 0 seconds (RetryPolicy.no_backoff() builds the retry-at-once baseline)",
+            )
         mult = _require_real("multiplier", multiplier)
         if mult < 1.0:
             raise ConfigError("multiplier", multiplier, "must be >= 1 (delays must not shrink)")
@@ -631,10 +636,7 @@ class RetryPolicy:
             raise ConfigError("clock", clock, "must implement day6.clock.Clock (now, wall, sleep, asleep)")
         if rng is not None and not isinstance(rng, random.Random):
             raise ConfigError("rng", rng, "must be a random.Random or None")
-        if base == 0.0:
-            schedule = Backoff.none()
-        else:
-            schedule = Backoff(base=base, multiplier=mult, cap=cap, jitter=mode, jitter_ratio=ratio)
+        schedule = Backoff(base=base, multiplier=mult, cap=cap, jitter=mode, jitter_ratio=ratio)
         init = object.__setattr__
         init(self, "attempts", attempts)
         init(self, "base_delay", base)
@@ -650,6 +652,25 @@ class RetryPolicy:
         init(self, "rng", random.Random() if rng is None else rng)
         init(self, "hooks", hooks if isinstance(hooks, Hooks) else Hooks(hooks))
         init(self, "backoff", schedule)
+
+    @classmethod
+    def no_backoff(cls, **settings: Any) -> RetryPolicy:
+        """A policy that retries at once, with no delay: the labs' "no backoff" baseline.
+
+        It exists to be measured against, never to be used on a real service: retrying at once
+        is exactly the storm the rest of this module prevents, which is why the constructor
+        refuses ``base_delay=0``. ``settings`` are the other keyword settings (``attempts``,
+        ``retry_on``, ``clock``, ...); the delay settings do not apply.
+        """
+        delay_settings = {"base_delay", "multiplier", "max_delay", "jitter", "jitter_ratio"} & settings.keys()
+        if delay_settings:
+            raise ConfigError(
+                ", ".join(sorted(delay_settings)), "given", "no_backoff() takes no delay settings"
+            )
+        policy = cls(**settings)
+        object.__setattr__(policy, "base_delay", 0.0)
+        object.__setattr__(policy, "backoff", Backoff.none())
+        return policy
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError(f"RetryPolicy is immutable (cannot set {name!r}); build a new policy instead")

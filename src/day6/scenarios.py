@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from day6.clock import FakeClock
-from day6.config import ReliabilityConfig
+from day6.config import AgentConfig, ReliabilityConfig
 from day6.faults import SCENARIOS
 
-__all__ = ["ScenarioReport", "run_scenario", "scenario_end"]
+__all__ = ["ScenarioReport", "offline_config", "run_scenario", "scenario_end"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,22 @@ def scenario_end(name: str) -> float | None:
     return None if math.isinf(end) else end
 
 
+def offline_config(config: ReliabilityConfig) -> ReliabilityConfig:
+    """The settings for a drill: the live session's patterns, but never its endpoint, key or file.
+
+    ``day6 chat`` passes the live agent's config, which may name a real endpoint (a drill must not
+    spend a paid quota) and the user's memory file (a drill must not write its made-up turns into
+    the real conversation). A remote model name means nothing to the embedded backend, so a
+    remote config drills with the default model names.
+    """
+    agent = config.agent
+    settings = replace(agent, api_key=None, base_url=None, memory_path=None)
+    if agent.api_key is not None or agent.base_url is not None:
+        defaults = AgentConfig()
+        settings = replace(settings, model=defaults.model, fallback_models=defaults.fallback_models)
+    return replace(config, agent=settings)
+
+
 def run_scenario(
     name: str,
     *,
@@ -105,7 +121,7 @@ def run_scenario(
         raise ConfigError("scenario", name, f"one of {', '.join(sorted(SCENARIOS))}")
     if not (interval > 0 and math.isfinite(interval)):
         raise ConfigError("interval", interval, "a finite number of seconds > 0")
-    config = config if config is not None else ReliabilityConfig()
+    config = offline_config(config if config is not None else ReliabilityConfig())
     end = scenario_end(name)
     if requests is None:
         span = (end or 0.0) + config.circuit_breaker.recovery_timeout + 10.0 if end is not None else 60.0

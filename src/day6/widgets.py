@@ -426,10 +426,12 @@ if TYPE_CHECKING:
 
 
 def outage_panel(*, outage_kind: str = "hang", seed: int = 0) -> Panel[BreakerRun]:
-    """A backend outage behind a breaker: threshold, recovery timeout, trip rule, outage length and kind.
+    """A breaker facing an outage: threshold, recovery timeout, trip rule, window, outage length and kind.
 
-    The outage starts at 30 s and the run continues 60 s after it ends. One run per redraw (the
-    breaker's side): the no-breaker baseline does not depend on the breaker's settings.
+    The outage starts at 30 s and the run continues 60 s after it ends. ``window`` is the number of
+    recent calls the "failure rate" trip rule looks at (the "consecutive" rule has no window). One
+    run per redraw (the breaker's side): the no-breaker baseline does not depend on the breaker's
+    settings.
     """
     from day6 import viz
     from day6.sim import breaker_experiments as bx
@@ -440,12 +442,16 @@ def outage_panel(*, outage_kind: str = "hang", seed: int = 0) -> Panel[BreakerRu
         failure_threshold: int,
         recovery_timeout: float,
         trip_rule: str,
+        window: int,
         outage_length: float,
         outage_kind: str,
         seed: int,
     ) -> BreakerRun:
         settings = bx.breaker_settings(
-            failure_threshold=failure_threshold, recovery_timeout=recovery_timeout, trip_rule=trip_rule
+            failure_threshold=failure_threshold,
+            recovery_timeout=recovery_timeout,
+            trip_rule=trip_rule,
+            window_size=window,
         )
         return bx.outage_run(
             breaker=settings,
@@ -462,6 +468,7 @@ def outage_panel(*, outage_kind: str = "hang", seed: int = 0) -> Panel[BreakerRu
             "failure_threshold": IntControl(5, 1, 30, label="failure threshold"),
             "recovery_timeout": FloatControl(10.0, 1.0, 60.0, 1.0, label="recovery timeout (s)"),
             "trip_rule": ChoiceControl("consecutive", bx.TRIP_RULES, label="trip rule"),
+            "window": IntControl(20, 10, 100, label="rate window (calls)"),
             "outage_length": FloatControl(60.0, 5.0, 120.0, 5.0, label="outage length (s)"),
             "outage_kind": ChoiceControl(outage_kind, bx.OUTAGE_KINDS, label="outage kind"),
             "seed": IntControl(seed, 0, 99, label="seed"),

@@ -43,6 +43,7 @@ from day6.clock import FakeClock
 from day6.config import ReliabilityConfig
 from day6.errors import ConfigError
 from day6.faults import SCENARIOS
+from day6.scenarios import offline_config
 
 if TYPE_CHECKING:
     from day6.scenarios import ScenarioReport
@@ -296,7 +297,7 @@ def dashboard_run(
     config = config if config is not None else ReliabilityConfig()
 
     clock = _TickingClock(_SAMPLE_PERIOD)
-    agent = ResilientAgent(config=config, clock=clock, rng=random.Random(seed), env={})
+    agent = ResilientAgent(config=offline_config(config), clock=clock, rng=random.Random(seed), env={})
     t0 = clock.now()
     transitions: list[tuple[float, str, str, str]] = []
 

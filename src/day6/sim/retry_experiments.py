@@ -330,7 +330,7 @@ def brooker_policy(
     if strategy not in BROOKER_STRATEGIES:
         raise ConfigError("strategy", strategy, "one of " + ", ".join(BROOKER_STRATEGIES))
     if strategy == "none":
-        return RetryPolicy(attempts=attempts, base_delay=0.0, retry_on=classify_sim, clock=clock, rng=rng)
+        return RetryPolicy.no_backoff(attempts=attempts, retry_on=classify_sim, clock=clock, rng=rng)
     jitter = _BROOKER_JITTER[strategy]
     return RetryPolicy(
         attempts=attempts,
