@@ -63,12 +63,13 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 from urllib.parse import urlsplit
 
 import httpx
 import httpx2
 
+from day6._validate import int_at_least, non_negative
 from day6.clock import Clock, SystemClock
 from day6.errors import ConfigError
 from day6.faults import (
@@ -641,14 +642,10 @@ def _server_bucket(per_minute: int | None, name: str, clock: Clock) -> TokenBuck
 def _check_positive_int(setting: str, value: object, *, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(setting, value, "must be an integer >= 1" + (", or None" if allow_none else ""))
+    int_at_least(setting, value, 1, allowed="must be an integer >= 1" + (", or None" if allow_none else ""))
 
 
-def _check_seconds(setting: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ConfigError(setting, value, "must be a finite number of seconds >= 0")
-    return float(value)
+_SECONDS: Final = "must be a finite number of seconds >= 0"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -701,9 +698,9 @@ class EmbeddedBackend:
         _check_positive_int("tokens_per_minute", tokens_per_minute)
         _check_positive_int("max_concurrent", max_concurrent)
         _check_positive_int("context_window", context_window, allow_none=False)
-        self.base_latency = _check_seconds("base_latency", base_latency)
-        self.per_token_latency = _check_seconds("per_token_latency", per_token_latency)
-        if _check_seconds("latency_jitter", latency_jitter) > 1.0:
+        self.base_latency = non_negative("base_latency", base_latency, allowed=_SECONDS)
+        self.per_token_latency = non_negative("per_token_latency", per_token_latency, allowed=_SECONDS)
+        if non_negative("latency_jitter", latency_jitter, allowed=_SECONDS) > 1.0:
             raise ConfigError("latency_jitter", latency_jitter, "must be a fraction in [0, 1]")
         self.latency_jitter = float(latency_jitter)
         if isinstance(models, str) or not models or not all(isinstance(m, str) and m for m in models):
@@ -1146,7 +1143,7 @@ def make_client(
     """
     import openai
 
-    _check_seconds("timeout", timeout)
+    non_negative("timeout", timeout, allowed=_SECONDS)
     backend = backend if backend is not None else EmbeddedBackend()
     transport = backend.transport()
     if async_:

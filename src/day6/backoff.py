@@ -45,6 +45,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from day6._validate import finite
 from day6.errors import ConfigError
 
 __all__ = ["Backoff", "Jitter"]
@@ -64,13 +65,14 @@ _JITTER_ALLOWED = "one of " + ", ".join(j.value for j in Jitter)
 
 
 def _require_real(setting: str, value: object) -> float:
-    """``value`` as a finite float, or :class:`ConfigError` naming ``setting`` (bools, NaN, inf refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(setting, value, "must be a real number of seconds or a ratio (int or float)")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ConfigError(setting, value, "must be finite (NaN and inf are refused)")
-    return number
+    """``value`` as a finite float, or :class:`ConfigError` naming ``setting`` (bools, NaN, inf refused).
+
+    The message says which rule broke: a float that is not finite is NaN or inf; anything else
+    that is refused has the wrong type (a str, a bool, None).
+    """
+    if isinstance(value, float):
+        return finite(setting, value, allowed="must be finite (NaN and inf are refused)")
+    return finite(setting, value, allowed="must be a real number of seconds or a ratio (int or float)")
 
 
 def _as_jitter(value: object) -> Jitter:

@@ -65,9 +65,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Final, ParamSpec, TypeGuard, TypeVar, cast, overload
+from typing import Any, ClassVar, Final, ParamSpec, TypeVar, cast, overload
 
 from day6._events import EventHook, Hooks
+from day6._validate import int_at_least, is_real, positive
 from day6.clock import Clock, SystemClock
 from day6.errors import CircuitOpenError, ConfigError, ErrorKind
 
@@ -306,38 +307,23 @@ class _TimeWindow:
 # --- validation ---------------------------------------------------------------------------------
 
 
-def _check_int(setting: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(setting, value, f"an integer >= {minimum}")
-    return value
-
-
-def _is_real(value: object) -> TypeGuard[float]:
-    """A finite int or float (bool is an int in Python, but a True threshold is a bug)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_seconds(setting: str, value: object) -> float:
-    """A finite number of seconds > 0 (NaN and inf are refused explicitly)."""
-    if not _is_real(value) or value <= 0.0:
-        raise ConfigError(setting, value, "a finite number of seconds > 0")
-    return float(value)
+_SECONDS: Final = "a finite number of seconds > 0"
 
 
 def _check_number(setting: str, value: object, *, minimum: float) -> float:
-    if not _is_real(value) or value < minimum:
+    if not is_real(value) or value < minimum:
         raise ConfigError(setting, value, f"a finite number >= {minimum:g}")
     return float(value)
 
 
 def _check_rate(setting: str, value: object) -> float | None:
-    if value is not None and (not _is_real(value) or not 0.0 < value <= 1.0):
+    if value is not None and (not is_real(value) or not 0.0 < value <= 1.0):
         raise ConfigError(setting, value, "None or a failure rate in (0, 1]")
     return None if value is None else float(value)
 
 
 def _check_optional_seconds(setting: str, value: object) -> float | None:
-    return None if value is None else _check_seconds(setting, value)
+    return None if value is None else positive(setting, value, allowed=_SECONDS)
 
 
 def _default_is_failure(exc: BaseException) -> bool:
@@ -431,14 +417,14 @@ class CircuitBreaker:
         if not isinstance(name, str) or not name:
             raise ConfigError("name", name, "a non-empty string")
         self._name = name
-        self._failure_threshold = _check_int("failure_threshold", failure_threshold, 1)
-        self._recovery_timeout = _check_seconds("recovery_timeout", recovery_timeout)
-        self._half_open_max_calls = _check_int("half_open_max_calls", half_open_max_calls, 1)
-        self._success_threshold = _check_int("success_threshold", success_threshold, 1)
+        self._failure_threshold = int_at_least("failure_threshold", failure_threshold, 1)
+        self._recovery_timeout = positive("recovery_timeout", recovery_timeout, allowed=_SECONDS)
+        self._half_open_max_calls = int_at_least("half_open_max_calls", half_open_max_calls, 1)
+        self._success_threshold = int_at_least("success_threshold", success_threshold, 1)
         self._failure_rate_threshold = _check_rate("failure_rate_threshold", failure_rate_threshold)
-        self._window_size = _check_int("window_size", window_size, 1)
+        self._window_size = int_at_least("window_size", window_size, 1)
         self._window_seconds = _check_optional_seconds("window_seconds", window_seconds)
-        self._minimum_calls = _check_int("minimum_calls", minimum_calls, 1)
+        self._minimum_calls = int_at_least("minimum_calls", minimum_calls, 1)
         if failure_rate_threshold is not None and window_seconds is None and minimum_calls > window_size:
             raise ConfigError(
                 "minimum_calls",
@@ -447,7 +433,7 @@ class CircuitBreaker:
             )
         self._slow_call_threshold = _check_optional_seconds("slow_call_threshold", slow_call_threshold)
         self._recovery_backoff = _check_number("recovery_backoff", recovery_backoff, minimum=1.0)
-        self._max_recovery_timeout = _check_seconds("max_recovery_timeout", max_recovery_timeout)
+        self._max_recovery_timeout = positive("max_recovery_timeout", max_recovery_timeout, allowed=_SECONDS)
         if self._max_recovery_timeout < self._recovery_timeout:
             raise ConfigError(
                 "max_recovery_timeout",

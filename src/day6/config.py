@@ -48,7 +48,6 @@ import dataclasses
 import difflib
 import hmac
 import json
-import math
 import os
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -57,6 +56,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
+from day6._validate import is_real
 from day6.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ def _normalize(setting: str, spec: _Spec, value: Any) -> Any:
     if kind == "int":
         bad_type = isinstance(value, bool) or not isinstance(value, int)
     elif kind == "float":
-        bad_type = isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+        bad_type = not is_real(value)
         if not bad_type:
             value = float(value)
     elif kind == "bool":

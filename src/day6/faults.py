@@ -49,6 +49,7 @@ import httpx
 import httpx2
 
 from day6._events import EventHook, Hooks
+from day6._validate import is_real
 from day6.clock import Clock, SystemClock
 from day6.errors import ConfigError
 
@@ -145,9 +146,7 @@ _INTEGER_PARAMS = frozenset({"after", "limit"})
 
 def _check_real(setting: str, value: object, *, minimum: float = 0.0, maximum: float = math.inf) -> float:
     """A finite float in [minimum, maximum], or ConfigError (bools and NaN/inf are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(setting, value, f"must be a finite number in [{minimum}, {maximum}]")
-    if not minimum <= value <= maximum:
+    if not is_real(value) or not minimum <= value <= maximum:
         raise ConfigError(setting, value, f"must be a finite number in [{minimum}, {maximum}]")
     return float(value)
 

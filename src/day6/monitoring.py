@@ -50,6 +50,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from day6._validate import finite, int_at_least, is_real, non_negative, positive
 from day6.clock import Clock, SystemClock
 from day6.errors import ConfigError
 
@@ -102,25 +103,8 @@ _BREAKER_STATES: Final = ("closed", "open", "half_open", "forced_open", "disable
 # --------------------------------------------------------------------------------------------
 
 
-def _positive(setting: str, value: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigError(setting, value, "a finite number > 0")
-    return float(value)
-
-
-def _non_negative(setting: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ConfigError(setting, value, "a finite number >= 0")
-    return float(value)
-
-
 def _fraction(setting: str, value: float, *, low_open: bool = True, high_open: bool = True) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_real(value)
     if ok:
         ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
     if not ok:
@@ -189,8 +173,8 @@ class LatencySketch:
         self, *, relative_accuracy: float = 0.01, min_value: float = 1e-6, max_value: float = 1e5
     ) -> None:
         self.relative_accuracy = _fraction("relative_accuracy", relative_accuracy)
-        self.min_value = _positive("min_value", min_value)
-        self.max_value = _positive("max_value", max_value)
+        self.min_value = positive("min_value", min_value)
+        self.max_value = positive("max_value", max_value)
         if self.max_value <= self.min_value:
             raise ConfigError("max_value", max_value, f"a number > min_value ({min_value})")
         a = self.relative_accuracy
@@ -637,9 +621,9 @@ class Monitor:
         latency_accuracy: float = 0.01,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.rate_window = _positive("rate_window", rate_window)
-        self.history = _positive("history", history)
-        self.resolution = _positive("resolution", resolution)
+        self.rate_window = positive("rate_window", rate_window)
+        self.history = positive("history", history)
+        self.resolution = positive("resolution", resolution)
         if self.history < self.rate_window:
             raise ConfigError("history", history, f"a number >= rate_window ({rate_window})")
         if self.resolution > self.rate_window:
@@ -857,7 +841,7 @@ class Monitor:
         Resolution is one bucket: a window covers the ``ceil(window / resolution)`` buckets up
         to and including the current one. ``window`` may not exceed the monitor's ``history``.
         """
-        _positive("window", window)
+        positive("window", window)
         if window > self.history + 1e-9:
             raise ConfigError("window", window, f"a number <= the monitor's history ({self.history:g} s)")
         t = self.clock.now() if now is None else now
@@ -1072,7 +1056,7 @@ class HealthRegistry:
 
     def __init__(self, *, clock: Clock | None = None, default_timeout: float = 2.0) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.default_timeout = _positive("default_timeout", default_timeout)
+        self.default_timeout = positive("default_timeout", default_timeout)
         self._checks: dict[str, _Registered] = {}
 
     def register(
@@ -1104,7 +1088,7 @@ class HealthRegistry:
             raise ConfigError("name", name, "a non-empty string")
         if not callable(fn):
             raise ConfigError(f"check {name!r}", fn, "a callable")
-        t = self.default_timeout if timeout is None else _positive("timeout", timeout)
+        t = self.default_timeout if timeout is None else positive("timeout", timeout)
         self._checks[name] = _Registered(fn=fn, critical=bool(critical), timeout=t, ping=ping)
 
     def unregister(self, name: str) -> None:
@@ -1281,9 +1265,9 @@ class SLATargets:
 
     def __post_init__(self) -> None:
         _fraction("availability", self.availability)
-        _positive("p95_latency", self.p95_latency)
-        _positive("recovery_time", self.recovery_time)
-        _non_negative("retry_waste", self.retry_waste)
+        positive("p95_latency", self.p95_latency)
+        positive("recovery_time", self.recovery_time)
+        non_negative("retry_waste", self.retry_waste)
 
     @property
     def error_budget(self) -> float:
@@ -1364,8 +1348,8 @@ class SLATracker:
     ) -> None:
         self.monitor = monitor
         self.targets = targets if targets is not None else SLATargets()
-        self.short_window = _positive("short_window", short_window)
-        self.long_window = _positive("long_window", long_window)
+        self.short_window = positive("short_window", short_window)
+        self.long_window = positive("long_window", long_window)
         if self.long_window < self.short_window:
             raise ConfigError("long_window", long_window, f"a number >= short_window ({short_window:g})")
         if self.long_window > monitor.history:
@@ -1503,8 +1487,8 @@ class _AlertRule:
         if not isinstance(name, str) or not name:
             raise ConfigError("name", name, "a non-empty string")
         self.name = name
-        self.for_duration = _non_negative("for_duration", for_duration)
-        self.clear_for = _non_negative("clear_for", clear_for)
+        self.for_duration = non_negative("for_duration", for_duration)
+        self.clear_for = non_negative("clear_for", clear_for)
         self.callback = callback
         self.state = AlertState.OK
         self._pending_since: float | None = None
@@ -1572,8 +1556,8 @@ class ThresholdRule(_AlertRule):
         self.above = above is not None
         threshold = above if above is not None else below
         assert threshold is not None
-        self.threshold = _finite("above" if self.above else "below", threshold)
-        self.clear = self.threshold if clear is None else _finite("clear", clear)
+        self.threshold = finite("above" if self.above else "below", threshold)
+        self.clear = self.threshold if clear is None else finite("clear", clear)
         if self.above and self.clear > self.threshold:
             raise ConfigError("clear", clear, f"a number <= above ({self.threshold:g}) for hysteresis")
         if not self.above and self.clear < self.threshold:
@@ -1594,12 +1578,6 @@ class ThresholdRule(_AlertRule):
             breach, clear = value < self.threshold, value >= self.clear
             what = f"{value:g} < {self.threshold:g}" if breach else f"{value:g} back to >= {self.clear:g}"
         return self._step(at, value, breach, clear, self.threshold, what)
-
-
-def _finite(setting: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(setting, value, "a finite number")
-    return float(value)
 
 
 class BurnRateRule(_AlertRule):
@@ -1626,15 +1604,15 @@ class BurnRateRule(_AlertRule):
     ) -> None:
         super().__init__(name, for_duration=for_duration, clear_for=clear_for, callback=callback)
         self.tracker = tracker
-        self.factor = _positive("factor", factor)
-        self.clear_factor = self.factor if clear_factor is None else _positive("clear_factor", clear_factor)
+        self.factor = positive("factor", factor)
+        self.clear_factor = self.factor if clear_factor is None else positive("clear_factor", clear_factor)
         if self.clear_factor > self.factor:
             raise ConfigError("clear_factor", clear_factor, f"a number <= factor ({self.factor:g})")
         self.short_window = (
-            tracker.short_window if short_window is None else _positive("short_window", short_window)
+            tracker.short_window if short_window is None else positive("short_window", short_window)
         )
         self.long_window = (
-            tracker.long_window if long_window is None else _positive("long_window", long_window)
+            tracker.long_window if long_window is None else positive("long_window", long_window)
         )
         if self.long_window > tracker.monitor.history:
             raise ConfigError(
@@ -1722,15 +1700,12 @@ class AnomalyDetector:
         max_kept: int = 100,
     ) -> None:
         self.alpha = _fraction("alpha", alpha)
-        self.threshold = _positive("threshold", threshold)
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
-            raise ConfigError("warmup", warmup, "an integer >= 1")
-        if isinstance(max_kept, bool) or not isinstance(max_kept, int) or max_kept < 1:
-            raise ConfigError("max_kept", max_kept, "an integer >= 1")
-        self.warmup = warmup
-        self.interval = _positive("interval", interval)
-        self.min_std_latency = _positive("min_std_latency", min_std_latency)
-        self.min_std_error_rate = _positive("min_std_error_rate", min_std_error_rate)
+        self.threshold = positive("threshold", threshold)
+        self.warmup = int_at_least("warmup", warmup, 1)
+        max_kept = int_at_least("max_kept", max_kept, 1)
+        self.interval = positive("interval", interval)
+        self.min_std_latency = positive("min_std_latency", min_std_latency)
+        self.min_std_error_rate = positive("min_std_error_rate", min_std_error_rate)
         self.callback = callback
         self.anomalies: deque[Anomaly] = deque(maxlen=max_kept)
         self._latency = _Ewma(self.alpha)

@@ -34,7 +34,6 @@ the same in every frontend and a redraw replaces one image in place.
 from __future__ import annotations
 
 import io
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from matplotlib.figure import Figure
 
+from day6._validate import finite
 from day6.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -91,8 +91,7 @@ class FloatControl:
     def __post_init__(self) -> None:
         for name in ("value", "min", "max", "step"):
             number = getattr(self, name)
-            if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
-                raise ConfigError(f"FloatControl.{name}", number, "a finite number")
+            finite(f"FloatControl.{name}", number)
         if not self.step > 0:
             raise ConfigError("FloatControl.step", self.step, "a number > 0")
         if not self.min <= self.value <= self.max:

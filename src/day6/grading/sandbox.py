@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from day6._validate import int_at_least, positive
 from day6.clock import Clock, SystemClock
 from day6.errors import ConfigError, ResilienceError
 
@@ -67,11 +68,6 @@ _READ_CHUNK = 1 << 16
 
 class SandboxError(ResilienceError):
     """The sandbox cannot be set up safely on this machine; the message says what to change."""
-
-
-def _finite_positive(setting: str, value: float) -> None:
-    if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ConfigError(setting, value, "must be a finite number > 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +94,11 @@ class SandboxPolicy:
     python: str | None = None
 
     def __post_init__(self) -> None:
-        _finite_positive("timeout", self.timeout)
-        _finite_positive("check_timeout", self.check_timeout)
+        positive("timeout", self.timeout, allowed="must be a finite number > 0")
+        positive("check_timeout", self.check_timeout, allowed="must be a finite number > 0")
         for name in ("memory_bytes", "output_bytes", "record_bytes", "file_bytes", "open_files", "processes"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, value, "must be a positive integer")
+            int_at_least(name, value, 1, allowed="must be a positive integer")
         if self.memory_bytes < 64 << 20:
             raise ConfigError("memory_bytes", self.memory_bytes, "must be at least 64 MiB (Python needs it)")
         if self.open_files < 16:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from day6._validate import non_negative
 from day6.errors import ConfigError
 
 __all__ = ["Headroom", "LimiterDecision", "LimiterRateChanged"]
@@ -68,31 +69,12 @@ class Headroom:
 
 
 # --- validation ---------------------------------------------------------------------------------
-# Settings are checked once, at construction, and every message names the setting, the value and
-# what is allowed (ConfigError is a ValueError). NaN fails every comparison, so `not x > 0` also
-# rejects it; infinity is rejected explicitly because "infinitely many tokens" is a typo, not a plan.
+# Settings are checked once, at construction (the number helpers live in day6._validate). NaN fails
+# every comparison, so the bounds in `_fraction` reject it (and infinity) without a separate check.
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _positive(setting: str, value: Any, *, what: str = "a finite number > 0") -> float:
-    if not _is_number(value) or not math.isfinite(value) or not value > 0:
-        raise ConfigError(setting, value, what)
-    return float(value)
-
-
-def _non_negative(setting: str, value: Any, *, what: str = "a finite number >= 0") -> float:
-    if not _is_number(value) or not math.isfinite(value) or not value >= 0:
-        raise ConfigError(setting, value, what)
-    return float(value)
-
-
-def _int_at_least(setting: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(setting, value, f"an integer >= {minimum}")
-    return value
 
 
 def _fraction(setting: str, value: Any, *, low_open: bool = True) -> float:
@@ -107,7 +89,7 @@ def _timeout(value: Any) -> float | None:
     """``None`` (wait as long as it takes) or finite seconds >= 0."""
     if value is None:
         return None
-    return _non_negative("timeout", value, what="None or finite seconds >= 0")
+    return non_negative("timeout", value, allowed="None or finite seconds >= 0")
 
 
 def _name(value: Any) -> str:

@@ -52,17 +52,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 
 from day6._events import EventHook, Hooks
+from day6._validate import int_at_least, non_negative, positive
 from day6.clock import Clock, SystemClock
 from day6.errors import Classification, ConfigError, ErrorKind, classify, parse_ratelimit_headers
-from day6.rate_limit._common import (
-    Headroom,
-    LimiterRateChanged,
-    _fraction,
-    _int_at_least,
-    _name,
-    _non_negative,
-    _positive,
-)
+from day6.rate_limit._common import Headroom, LimiterRateChanged, _fraction, _name
 from day6.rate_limit.token_bucket import TokenBucket
 
 __all__ = ["AdaptiveRateLimiter"]
@@ -119,25 +112,25 @@ class AdaptiveRateLimiter:
         hooks: Iterable[EventHook] = (),
         name: str = "adaptive",
     ) -> None:
-        self._min = _positive("min_rate", min_rate)
-        self._max = _positive("max_rate", max_rate)
+        self._min = positive("min_rate", min_rate)
+        self._max = positive("max_rate", max_rate)
         if self._max < self._min:
             raise ConfigError("max_rate", max_rate, f"a finite rate >= min_rate={self._min:g}")
-        initial = _positive("initial_rate", initial_rate)
+        initial = positive("initial_rate", initial_rate)
         if not self._min <= initial <= self._max:
             raise ConfigError(
                 "initial_rate", initial_rate, f"a rate in [min_rate={self._min:g}, max_rate={self._max:g}]"
             )
-        self._increase = self._min if increase is None else _positive("increase", increase)
+        self._increase = self._min if increase is None else positive("increase", increase)
         self._decrease = _fraction("decrease_factor", decrease_factor)
-        self._window_size = _int_at_least("evaluation_window", evaluation_window, 1)
+        self._window_size = int_at_least("evaluation_window", evaluation_window, 1)
         self._high = _fraction("success_high", success_high, low_open=False)
         self._low = _fraction("success_low", success_low, low_open=False)
         if self._low > self._high:
             raise ConfigError("success_low", success_low, f"a fraction <= success_high={self._high:g}")
-        self._delivery_window = _positive("delivery_window", delivery_window, what="finite seconds > 0")
+        self._delivery_window = positive("delivery_window", delivery_window, allowed="finite seconds > 0")
         self._delivery_floor = _fraction("delivery_floor", delivery_floor)
-        self._cooldown = _non_negative("cooldown", cooldown, what="finite seconds >= 0")
+        self._cooldown = non_negative("cooldown", cooldown, allowed="finite seconds >= 0")
         self._clock: Clock = clock if clock is not None else SystemClock()
         self.bucket = TokenBucket(
             capacity=capacity, rate=initial, clock=self._clock, hooks=hooks, name=_name(name)
@@ -252,7 +245,7 @@ class AdaptiveRateLimiter:
         already answered: it pauses the bucket but does not cut again.
         """
         if retry_after is not None:
-            retry_after = _non_negative("retry_after", retry_after, what="None or finite seconds >= 0")
+            retry_after = non_negative("retry_after", retry_after, allowed="None or finite seconds >= 0")
         event = None
         with self._lock:
             now = self._clock.now()

@@ -31,9 +31,10 @@ from types import TracebackType
 from typing import TypeVar
 
 from day6._events import EventHook, Hooks
+from day6._validate import int_at_least, non_negative
 from day6.clock import Clock, SystemClock
 from day6.errors import BulkheadFullError
-from day6.rate_limit._common import Headroom, LimiterDecision, _int_at_least, _name, _non_negative
+from day6.rate_limit._common import Headroom, LimiterDecision, _name
 from day6.rate_limit._waiting import _TaskWaiter, _ThreadWaiter, _Waiter
 
 __all__ = ["Bulkhead", "BulkheadStats"]
@@ -79,8 +80,8 @@ class Bulkhead:
         hooks: Iterable[EventHook] = (),
         name: str = "bulkhead",
     ) -> None:
-        self._max = _int_at_least("max_concurrent", max_concurrent, 1)
-        self._max_wait = _non_negative("max_wait", max_wait, what="finite seconds >= 0")
+        self._max = int_at_least("max_concurrent", max_concurrent, 1)
+        self._max_wait = non_negative("max_wait", max_wait, allowed="finite seconds >= 0")
         self.name = _name(name)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self.hooks = Hooks(hooks)

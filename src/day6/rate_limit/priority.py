@@ -24,9 +24,9 @@ import math
 from collections.abc import Iterable
 
 from day6._events import EventHook
+from day6._validate import positive
 from day6.clock import Clock
 from day6.errors import ConfigError
-from day6.rate_limit._common import _positive
 from day6.rate_limit._waiting import _TaskWaiter, _ThreadWaiter, _Waiter
 from day6.rate_limit.token_bucket import TokenBucket
 
@@ -67,7 +67,7 @@ class PriorityRateLimiter(TokenBucket):
         hooks: Iterable[EventHook] = (),
         name: str = "priority",
     ) -> None:
-        self._aging = _positive("aging", aging, what="finite seconds > 0 (per class of priority gained)")
+        self._aging = positive("aging", aging, allowed="finite seconds > 0 (per class of priority gained)")
         super().__init__(capacity=capacity, rate=rate, clock=clock, hooks=hooks, name=name)
 
     @property

@@ -37,17 +37,10 @@ from collections.abc import Hashable, Iterable
 from typing import Literal
 
 from day6._events import EventHook, Hooks
+from day6._validate import int_at_least, positive
 from day6.clock import Clock, SystemClock
 from day6.errors import ConfigError, RateLimitedError
-from day6.rate_limit._common import (
-    Headroom,
-    LimiterDecision,
-    _delay_until,
-    _int_at_least,
-    _name,
-    _positive,
-    _timeout,
-)
+from day6.rate_limit._common import Headroom, LimiterDecision, _delay_until, _name, _timeout
 
 __all__ = ["SlidingWindowLimiter"]
 
@@ -149,14 +142,14 @@ class SlidingWindowLimiter:
         hooks: Iterable[EventHook] = (),
         name: str = "window",
     ) -> None:
-        self._limit = _int_at_least("limit", limit, 1)
-        self._window = _positive("window", window, what="finite seconds > 0")
+        self._limit = int_at_least("limit", limit, 1)
+        self._window = positive("window", window, allowed="finite seconds > 0")
         if mode not in ("log", "counter"):
             raise ConfigError("mode", mode, "'log' (exact) or 'counter' (conservative approximation)")
         self._mode: Mode = mode
-        self._buckets = _int_at_least("buckets", buckets, 1)
+        self._buckets = int_at_least("buckets", buckets, 1)
         self._width = self._window / self._buckets
-        self._max_keys = _int_at_least("max_keys", max_keys, 1)
+        self._max_keys = int_at_least("max_keys", max_keys, 1)
         self.name = _name(name)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self.hooks = Hooks(hooks)

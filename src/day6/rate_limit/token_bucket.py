@@ -42,6 +42,7 @@ from collections.abc import Iterable
 from typing import Final, Literal, TypeVar
 
 from day6._events import EventHook, Hooks
+from day6._validate import non_negative, positive
 from day6.clock import Clock, SystemClock
 from day6.errors import ConfigError, RateLimitedError
 from day6.rate_limit._common import (
@@ -51,8 +52,6 @@ from day6.rate_limit._common import (
     LimiterRateChanged,
     _delay_until,
     _name,
-    _non_negative,
-    _positive,
     _timeout,
 )
 from day6.rate_limit._waiting import _TaskWaiter, _ThreadWaiter, _Waiter
@@ -144,8 +143,8 @@ class TokenBucket:
         hooks: Iterable[EventHook] = (),
         name: str = "bucket",
     ) -> None:
-        self._capacity = _positive("capacity", capacity)
-        rate = _positive("rate", rate, what="a finite refill rate > 0 (tokens per second)")
+        self._capacity = positive("capacity", capacity)
+        rate = positive("rate", rate, allowed="a finite refill rate > 0 (tokens per second)")
         self.name = _name(name)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._now = self._clock.now  # bound once: read on every decision
@@ -166,7 +165,7 @@ class TokenBucket:
         name: str = "bucket",
     ) -> TokenBucket:
         """The lesson's configuration style: ``requests_per_minute`` sustained, ``burst`` at once."""
-        rpm = _positive("requests_per_minute", requests_per_minute)
+        rpm = positive("requests_per_minute", requests_per_minute)
         return cls(capacity=burst, rate=rpm / 60.0, clock=clock, hooks=hooks, name=name)
 
     # --- views ----------------------------------------------------------------------------------
@@ -258,7 +257,7 @@ class TokenBucket:
 
     def set_rate(self, rate: float, *, reason: str = "set") -> None:
         """Change the refill rate from now on (tokens already refilled are kept)."""
-        rate = _positive("rate", rate, what="a finite refill rate > 0 (tokens per second)")
+        rate = positive("rate", rate, allowed="a finite refill rate > 0 (tokens per second)")
         event = self._set_rate(rate, reason)
         if event is not None:
             self.hooks.emit(event)
@@ -278,7 +277,7 @@ class TokenBucket:
 
         A pause already running longer is kept. Waiters stay in line and are served after it.
         """
-        seconds = _non_negative("seconds", seconds, what="finite seconds >= 0")
+        seconds = non_negative("seconds", seconds, allowed="finite seconds >= 0")
         with self._lock:
             self._refill.pause(seconds, self._clock.now())
 

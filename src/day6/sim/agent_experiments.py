@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from day6._validate import positive
 from day6.clock import FakeClock
 from day6.config import ReliabilityConfig
 from day6.errors import ConfigError
@@ -67,6 +68,7 @@ DRILL_SCENARIOS: tuple[str, ...] = (
 """The scenarios Lab 4 drills, in the order the lab discusses them."""
 
 _MAX_SECONDS = 3600.0  # one simulated hour: more is a typo, not a drill
+_SECONDS = f"a finite number of seconds in (0, {_MAX_SECONDS:g}]"
 _SAMPLE_PERIOD = 1.0  # the dashboard ticks once per simulated second
 
 
@@ -228,17 +230,6 @@ class _TickingClock(FakeClock):
         super().advance(max(0.0, target - self.now()))
 
 
-def _check_seconds(setting: str, value: float, *, maximum: float = _MAX_SECONDS) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0 < value <= maximum
-    ):
-        raise ConfigError(setting, value, f"a finite number of seconds in (0, {maximum:g}]")
-    return float(value)
-
-
 def _check_scenario(name: str) -> str:
     if name not in SCENARIOS:
         raise ConfigError("scenario", name, f"one of {', '.join(sorted(SCENARIOS))}")
@@ -290,9 +281,9 @@ def dashboard_run(
     from day6.agent import ResilientAgent
 
     _check_scenario(scenario)
-    seconds = _check_seconds("seconds", seconds)
-    interval = _check_seconds("interval", interval)
-    window = _check_seconds("window", window)
+    seconds = positive("seconds", seconds, allowed=_SECONDS, maximum=_MAX_SECONDS)
+    interval = positive("interval", interval, allowed=_SECONDS, maximum=_MAX_SECONDS)
+    window = positive("window", window, allowed=_SECONDS, maximum=_MAX_SECONDS)
     seed = _check_seed(seed)
     config = config if config is not None else ReliabilityConfig()
 

@@ -43,6 +43,7 @@ from typing import Any, Final
 
 import simpy
 
+from day6._validate import int_at_least, positive
 from day6.circuit_breaker import BreakerMetrics, CircuitBreaker, CircuitState, CircuitStateChanged, Permit
 from day6.clock import SimClock
 from day6.errors import CircuitOpenError, ConfigError, ErrorKind, classify
@@ -69,6 +70,8 @@ OUTAGE_KINDS: Final = ("hang", "error", "partial")
 
 _RESERVED: Final = frozenset({"name", "clock", "hooks"})
 _UNBOUNDED_PROBES: Final = 1_000_000  # "everyone through": more probe slots than there are clients
+_SECONDS: Final = "a finite number of seconds > 0"  # the ConfigError wording for durations
+_AN_INT: Final = "an int >= 1"
 
 
 class RequestOutcome(enum.StrEnum):
@@ -223,24 +226,6 @@ class _HangUntil:
         now = float(self.env.now)
         stall = end - now if start <= now < end else 0.0
         return stall + self.normal.sample(rng)
-
-
-def _check_int(setting: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(setting, value, f"an int >= {minimum}")
-    return value
-
-
-def _check_positive(setting: str, value: object, what: str = "seconds") -> float:
-    """A finite number > 0 (NaN, inf and bools refused explicitly)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigError(setting, value, f"a finite number of {what} > 0")
-    return float(value)
 
 
 def _check_window(outage: object, duration: float) -> tuple[float, float]:
@@ -445,8 +430,8 @@ def breaker_trace(
     succeeds and closes it. Every transition in :attr:`BreakerRun.transitions` is the breaker's
     own event, with its reason.
     """
-    period = _check_positive("period", period)
-    duration = _check_positive("duration", duration)
+    period = positive("period", period, allowed=_SECONDS)
+    duration = positive("duration", duration, allowed=_SECONDS)
     window = _check_window(outage, duration)
     settings = _check_settings(
         {
@@ -541,11 +526,11 @@ def outage_run(
     The traffic depends only on ``seed`` (not on what the backend or breaker do: users keep
     arriving whatever happens), so runs that differ only in ``breaker`` see the same users.
     """
-    _check_int("clients", clients, 1)
-    rate = _check_positive("rate", rate, "requests per second per client")
-    duration = _check_positive("duration", duration)
+    int_at_least("clients", clients, 1, allowed=_AN_INT)
+    rate = positive("rate", rate, allowed="a finite number of requests per second per client > 0")
+    duration = positive("duration", duration, allowed=_SECONDS)
     window = _check_window(outage, duration)
-    client_timeout = _check_positive("timeout", timeout)
+    client_timeout = positive("timeout", timeout, allowed=_SECONDS)
     if not (isinstance(service_time, tuple) and len(service_time) == 2):
         raise ConfigError("service_time", service_time, "(low, high) seconds for Uniform(low, high)")
     low, high = service_time
@@ -626,15 +611,15 @@ def stampede(
     a spike that a warming backend must shed, whose first failure re-opens the breaker, cycle
     after cycle, until the backend is fully back. Both arms run the real ``CircuitBreaker``.
     """
-    _check_int("clients", clients, 1)
-    _check_int("capacity", capacity, 1)
-    _check_int("warm_capacity", warm_capacity, 1)
-    think = _check_positive("think_time", think_time)
-    duration = _check_positive("duration", duration)
+    int_at_least("clients", clients, 1, allowed=_AN_INT)
+    int_at_least("capacity", capacity, 1, allowed=_AN_INT)
+    int_at_least("warm_capacity", warm_capacity, 1, allowed=_AN_INT)
+    think = positive("think_time", think_time, allowed=_SECONDS)
+    duration = positive("duration", duration, allowed=_SECONDS)
     window = _check_window(outage, duration)
-    warm = _check_positive("warmup", warmup)
-    serve = _check_positive("service_time", service_time)
-    wait_limit = _check_positive("patience", patience)
+    warm = positive("warmup", warmup, allowed=_SECONDS)
+    serve = positive("service_time", service_time, allowed=_SECONDS)
+    wait_limit = positive("patience", patience, allowed=_SECONDS)
     settings = _check_settings(
         {
             "failure_threshold": failure_threshold,

@@ -40,6 +40,7 @@ from typing import Any, Final, TypeVar
 
 import simpy
 
+from day6._validate import int_at_least, is_real, non_negative, positive
 from day6.clock import Clock, FakeClock, SimClock
 from day6.errors import ConfigError, QuotaExceededError
 from day6.rate_limit.priority import Priority, PriorityRateLimiter
@@ -80,29 +81,6 @@ TRAFFIC_PATTERNS: Final[tuple[str, ...]] = ("steady", "bursty", "spike")
 # --------------------------------------------------------------------------------------------------
 
 
-def _is_finite(value: Any) -> bool:
-    """A finite int or float (bool is not a number here; NaN and infinity are rejected)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _positive(setting: str, value: float, what: str = "a finite number > 0") -> float:
-    if not (_is_finite(value) and value > 0):
-        raise ConfigError(setting, value, what)
-    return float(value)
-
-
-def _non_negative(setting: str, value: float, what: str = "a finite number >= 0") -> float:
-    if not (_is_finite(value) and value >= 0):
-        raise ConfigError(setting, value, what)
-    return float(value)
-
-
-def _int_at_least(setting: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(setting, value, f"an int >= {minimum}")
-    return value
-
-
 def most_in_window(times: Sequence[float], window: float) -> int:
     """The most ``times`` that fall in any half-open interval ``[s, s + window)``.
 
@@ -110,7 +88,7 @@ def most_in_window(times: Sequence[float], window: float) -> int:
     enough to count, for each time ``t``, the times in ``[t, t + window)``: one pass with two
     pointers over the sorted times, ``O(n log n)``.
     """
-    _positive("window", window, "a number of seconds > 0")
+    positive("window", window, allowed="a number of seconds > 0")
     ordered = sorted(times)
     best = right = 0
     for left, start in enumerate(ordered):
@@ -211,9 +189,9 @@ def bucket_run(
     """
     if pattern not in TRAFFIC_PATTERNS:
         raise ConfigError("pattern", pattern, "one of " + ", ".join(TRAFFIC_PATTERNS))
-    _non_negative("load", load, "requests per second >= 0")
-    _positive("duration", duration, "simulated seconds > 0")
-    _positive("sample_every", sample_every, "seconds > 0")
+    non_negative("load", load, allowed="requests per second >= 0")
+    positive("duration", duration, allowed="simulated seconds > 0")
+    positive("sample_every", sample_every, allowed="seconds > 0")
     arrivals = _traffic(pattern, load=load, duration=duration, rng=random.Random(seed))
     env = simpy.Environment()
     accepted: list[float] = []
@@ -333,11 +311,11 @@ def window_edge(
     rate=limit / window)``. The defaults straddle the boundary at 60 s, where the fixed window
     resets its count. The clock is a :class:`~day6.clock.FakeClock` moved to each attempt.
     """
-    _int_at_least("limit", limit, 1)
-    _positive("window", window, "seconds > 0")
-    _positive("interval", interval, "seconds > 0")
-    _non_negative("start", start, "seconds >= 0")
-    if not (_is_finite(stop) and stop > start):
+    int_at_least("limit", limit, 1, allowed="an int >= 1")
+    positive("window", window, allowed="seconds > 0")
+    positive("interval", interval, allowed="seconds > 0")
+    non_negative("start", start, allowed="seconds >= 0")
+    if not (is_real(stop) and stop > start):
         raise ConfigError("stop", stop, f"a finite time > start={start:g}")
     clock = FakeClock()
     limiters: list[tuple[str, str, Callable[[], bool]]] = [
@@ -457,8 +435,8 @@ def adaptive_timeline(
     per bin, with no second copy of the experiment. (That costs ``duration / bin_width`` runs, each
     a fraction of a real second.) ``duration`` is rounded down to whole bins.
     """
-    _positive("bin_width", bin_width, "seconds > 0")
-    _positive("duration", duration, "simulated seconds > 0")
+    positive("bin_width", bin_width, allowed="seconds > 0")
+    positive("duration", duration, allowed="simulated seconds > 0")
     bins = math.floor(duration / bin_width + 1e-9)
     if bins < 1:
         raise ConfigError("bin_width", bin_width, f"seconds <= duration={duration:g}")
@@ -635,13 +613,13 @@ def priority_run(
     means strict priority (an aging period far longer than the run, so nobody ever moves up a
     class). Arrivals are drawn from ``seed`` before the run, one independent stream per class.
     """
-    _positive("rate", rate, "requests per second > 0")
-    _positive("busy", busy, "simulated seconds > 0")
+    positive("rate", rate, allowed="requests per second > 0")
+    positive("busy", busy, allowed="simulated seconds > 0")
     if len(loads) != len(Priority):
         raise ConfigError("loads", loads, "three rates: HIGH, NORMAL and LOW requests per second")
     for load in loads:
-        _non_negative("loads", load, "requests per second >= 0")
-    aging_period = 1e9 if aging is None else _positive("aging", aging, "seconds > 0, or None")
+        non_negative("loads", load, allowed="requests per second >= 0")
+    aging_period = 1e9 if aging is None else positive("aging", aging, allowed="seconds > 0, or None")
     master = random.Random(seed)
     arrivals = sorted(
         (at, priority)
@@ -750,17 +728,17 @@ def quota_day(
     is a :class:`~day6.clock.SimClock` whose wall time starts at midnight UTC, so the daily period
     is the simulated day.
     """
-    _positive("tokens_per_day", tokens_per_day, "a finite budget > 0")
-    _non_negative("requests_per_day", requests_per_day, "requests >= 0")
-    _positive("sample_every", sample_every, "seconds > 0")
-    _int_at_least("max_tokens", max_tokens, 1)
-    if len(profile) != 24 or not all(_is_finite(w) and w >= 0 for w in profile) or not sum(profile) > 0:
+    positive("tokens_per_day", tokens_per_day, allowed="a finite budget > 0")
+    non_negative("requests_per_day", requests_per_day, allowed="requests >= 0")
+    positive("sample_every", sample_every, allowed="seconds > 0")
+    int_at_least("max_tokens", max_tokens, 1, allowed="an int >= 1")
+    if len(profile) != 24 or not all(is_real(w) and w >= 0 for w in profile) or not sum(profile) > 0:
         raise ConfigError("profile", profile, "24 weights >= 0, not all zero")
     for setting, (low, high) in (("prompt_tokens", prompt_tokens), ("completion_tokens", completion_tokens)):
         if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high):
             raise ConfigError(setting, (low, high), "a range (low, high) of ints with 0 <= low <= high")
     fastest, slowest = latency
-    if not (_is_finite(fastest) and _is_finite(slowest) and 0 <= fastest <= slowest):
+    if not (is_real(fastest) and is_real(slowest) and 0 <= fastest <= slowest):
         raise ConfigError("latency", latency, "a range (low, high) of finite seconds with 0 <= low <= high")
     day = 86_400.0
     rng = random.Random(seed)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import simpy
 
+from day6._validate import int_at_least
 from day6.backoff import Backoff, Jitter
 from day6.clock import SimClock
 from day6.errors import ConfigError, RetryBudgetExhaustedError, RetryError
@@ -64,10 +65,7 @@ _BROOKER_JITTER = {
 }
 
 
-def _check_int(setting: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(setting, value, f"an int >= {minimum}")
-    return value
+_AN_INT = "an int >= 1"  # the ConfigError wording for counts
 
 
 def _trial_seeds(seed: int, trials: int) -> list[int]:
@@ -118,8 +116,8 @@ def delay_bands(
     Each sample is one full retry sequence (:meth:`Backoff.delays`), so DECORRELATED, whose delay
     depends on the previous one, is sampled the way a client would experience it.
     """
-    _check_int("attempts", attempts, 1)
-    _check_int("samples", samples, 1)
+    int_at_least("attempts", attempts, 1, allowed=_AN_INT)
+    int_at_least("samples", samples, 1, allowed=_AN_INT)
     rng = random.Random(seed)
     runs = [backoff.delays(attempts, rng) for _ in range(samples)]
     bands = []
@@ -221,8 +219,8 @@ def thundering_herd(
     the service sheds all but ``capacity`` of each spike, and the herd keeps colliding after the
     outage is over. Jitter spreads each round out so the recovered service can absorb it.
     """
-    _check_int("clients", clients, 1)
-    _check_int("capacity", capacity, 1)
+    int_at_least("clients", clients, 1, allowed=_AN_INT)
+    int_at_least("capacity", capacity, 1, allowed=_AN_INT)
     env = simpy.Environment()
     rng = random.Random(seed)
     service = SimService(
@@ -390,8 +388,8 @@ def contention(
     post's ``base`` and ``cap`` (see :func:`brooker_policy`). Returns the mean work and time over
     ``trials`` independent, seeded trials; every strategy sees the same trial seeds.
     """
-    _check_int("clients", clients, 1)
-    _check_int("trials", trials, 1)
+    int_at_least("clients", clients, 1, allowed=_AN_INT)
+    int_at_least("trials", trials, 1, allowed=_AN_INT)
     brooker_policy(strategy, clock=SimClock(simpy.Environment()), rng=random.Random(0))  # validate
     works: list[int] = []
     times: list[float] = []
