@@ -131,3 +131,22 @@ def test_checker_reports_a_missing_or_drifted_pair(tmp_path: Path) -> None:
     assert any("is missing" in str(p) for p in check_notebook(path))
     pair_path(path).write_text("# %%\nprint('something else')\n")
     assert any("differ" in str(p) for p in check_notebook(path))
+
+
+def test_consecutive_stream_outputs_are_coalesced() -> None:
+    """Saved outputs do not depend on how the kernel flushed a cell's prints."""
+    import nbformat
+
+    from day6._notebooks import _coalesce_streams
+
+    cell = nbformat.v4.new_code_cell("print(1); print(2)")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="2\n"),
+        nbformat.v4.new_output("execute_result", data={"text/plain": "3"}, execution_count=1),
+        nbformat.v4.new_output("stream", name="stdout", text="4\n"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    _coalesce_streams(nb)
+    kinds = [(o["output_type"], o.get("text")) for o in nb.cells[0].outputs]
+    assert kinds == [("stream", "1\n2\n"), ("execute_result", None), ("stream", "4\n")]

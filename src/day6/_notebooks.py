@@ -97,6 +97,27 @@ def pair_path(notebook: Path) -> Path:
     return notebook.with_suffix(".py")
 
 
+def _coalesce_streams(nb: Any) -> None:
+    """Merge consecutive stream outputs of a cell, so a saved notebook does not depend on how the
+    kernel happened to flush one cell's prints (which would make re-runs differ in git)."""
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        merged: list[Any] = []
+        for output in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if (
+                output.get("output_type") == "stream"
+                and last is not None
+                and last.get("output_type") == "stream"
+                and last.get("name") == output.get("name")
+            ):
+                last["text"] = "".join(last["text"]) + "".join(output["text"])
+            else:
+                merged.append(output)
+        cell["outputs"] = merged
+
+
 def execute_notebook(path: Path, *, timeout: float = CELL_TIMEOUT) -> None:
     """Run ``path`` in a fresh current-env kernel, save outputs in place, rewrite its ``.py`` pair."""
     import jupytext
@@ -114,6 +135,7 @@ def execute_notebook(path: Path, *, timeout: float = CELL_TIMEOUT) -> None:
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
     client.execute(env={**os.environ, **KERNEL_ENV}, cwd=str(path.parent.resolve()))
+    _coalesce_streams(nb)
     nb.metadata.setdefault("jupytext", {})["formats"] = f"ipynb,{_PAIR_FORMAT}"
     nbformat.validate(nb)
     nbformat.write(nb, path)
