@@ -562,3 +562,12 @@ def test_retry_budget_refusal_is_the_budget_error() -> None:
     attempt, _ = _failing_attempts(env, failures=10)
     error = _failure(env, retry_process(env, policy, attempt))
     assert isinstance(error, RetryBudgetExhaustedError)
+
+
+@pytest.mark.parametrize("bad", [True, -1.0, float("nan"), float("inf"), "1"])
+def test_constant_latency_refuses_non_numbers_and_bools(bad: object) -> None:
+    """A latency of True is a bug, not one second: every non-finite or non-number value is refused."""
+    from day6.sim import Constant
+
+    with pytest.raises(ConfigError, match=r"Constant\.value"):
+        Constant(bad)  # type: ignore[arg-type]

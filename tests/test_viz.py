@@ -97,8 +97,9 @@ def test_load_bars_are_requests_per_second_with_a_capacity_line() -> None:
     (capacity,) = ax.get_lines()
     assert list(capacity.get_ydata()) == [15.0, 15.0]
     assert ax.get_ylabel() == "requests per second"
-    with pytest.raises(ConfigError, match="bucket"):
-        viz.plot_load([1.0], bucket=0.0, end=1.0)
+    for bad in (0.0, -0.1, float("inf"), float("nan"), True, "0.1"):
+        with pytest.raises(ConfigError, match="bucket"):
+            viz.plot_load([1.0], bucket=bad, end=1.0)  # type: ignore[arg-type]
 
 
 def test_herd_figure_has_a_timeline_and_a_load_plot_per_run() -> None:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from day6._validate import positive
 from day6.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -91,8 +92,7 @@ def _shade_outage(ax: Axes, outage: tuple[float, float] | None) -> None:
 
 
 def _check_bucket(bucket: float) -> None:
-    if not bucket > 0:
-        raise ConfigError("bucket", bucket, "a number of seconds > 0")
+    positive("bucket", bucket, allowed="a number of seconds > 0")
 
 
 def _bins(times: Sequence[float], bucket: float, end: float) -> tuple[list[float], list[int]]:

@@ -31,6 +31,7 @@ from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import simpy
 
+from day6._validate import non_negative
 from day6.errors import Classification, ConfigError, classify
 
 __all__ = [
@@ -49,9 +50,7 @@ _T = TypeVar("_T")
 
 
 def _finite_non_negative(setting: str, value: float) -> float:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-        raise ConfigError(setting, value, "a finite number of seconds >= 0")
-    return float(value)
+    return non_negative(setting, value, allowed="a finite number of seconds >= 0")
 
 
 @runtime_checkable
